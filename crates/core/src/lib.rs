@@ -1,0 +1,14 @@
+//! Shared vocabulary of the Boost Data Collector.
+//!
+//! * [`protocol`]: the data that crosses crate boundaries — [`TrackerResult`],
+//!   [`ActivityRecord`], [`IncrementalState`] — validated at construction
+//!   (the Rust counterpart of the original's `require_*` guards) and serde
+//!   round-trippable.
+//! * [`failure`]: [`FailureCategory`] and [`classify_failure`], the one place
+//!   that maps any error to a coarse bucket for logs, metrics and run records.
+
+pub mod failure;
+pub mod protocol;
+
+pub use failure::{BoxError, Categorized, FailureCategory, HttpStatusError, classify_failure};
+pub use protocol::{ActivityRecord, IncrementalState, ProtocolError, TrackerResult};

@@ -1,0 +1,257 @@
+//! Activity records: the portable rows every collector writes, unique on
+//! `(source_system, external_id)` and upserted idempotently.
+
+use std::collections::BTreeMap;
+
+use bdc_core::ActivityRecord;
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+
+use crate::checkpoints::{CheckpointWrite, UPSERT_SQL as CHECKPOINT_UPSERT_SQL};
+use crate::{QueryContext, Result, Storage, StorageError, normalize_time, now, on_pool};
+
+/// Rows per multi-row INSERT: 11 binds each stays far below both
+/// backends' parameter limits (SQLite 32766, PostgreSQL 65535).
+const CHUNK: usize = 1000;
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UpsertCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl UpsertCounts {
+    pub fn add(&mut self, other: UpsertCounts) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+    }
+}
+
+/// A stored activity record with its bookkeeping.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredActivity {
+    #[serde(flatten)]
+    pub record: ActivityRecord,
+    /// 1 when first inserted, +1 on every real change.
+    pub revision: i64,
+    pub first_seen_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub run_id: Option<String>,
+}
+
+/// Filters for listing/counting activity.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityFilter {
+    pub source_system: Option<String>,
+    pub kind: Option<String>,
+    pub actor: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+}
+
+pub struct ActivityStore<'s> {
+    pub(crate) storage: &'s Storage,
+}
+
+const UPSERT_HEAD: &str = "INSERT INTO activity_records (source_system, external_id, kind, occurred_at, actor, \
+     title, url, payload, run_id, first_seen_at, updated_at) ";
+
+const UPSERT_TAIL: &str = " ON CONFLICT (source_system, external_id) DO UPDATE SET
+        kind = excluded.kind,
+        occurred_at = excluded.occurred_at,
+        actor = excluded.actor,
+        title = excluded.title,
+        url = excluded.url,
+        payload = excluded.payload,
+        run_id = excluded.run_id,
+        updated_at = excluded.updated_at,
+        revision = activity_records.revision + 1
+     WHERE activity_records.kind IS DISTINCT FROM excluded.kind
+        OR activity_records.occurred_at IS DISTINCT FROM excluded.occurred_at
+        OR activity_records.actor IS DISTINCT FROM excluded.actor
+        OR activity_records.title IS DISTINCT FROM excluded.title
+        OR activity_records.url IS DISTINCT FROM excluded.url
+        OR activity_records.payload IS DISTINCT FROM excluded.payload
+     RETURNING revision";
+
+fn push_filters<DB: sqlx::Database>(qb: &mut QueryBuilder<DB>, f: &ActivityFilter)
+where
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> DateTime<Utc>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    qb.push(" WHERE 1 = 1");
+    if let Some(s) = &f.source_system {
+        qb.push(" AND source_system = ").push_bind(s.clone());
+    }
+    if let Some(k) = &f.kind {
+        qb.push(" AND kind = ").push_bind(k.clone());
+    }
+    if let Some(a) = &f.actor {
+        qb.push(" AND actor = ").push_bind(a.clone());
+    }
+    if let Some(t) = f.since {
+        qb.push(" AND occurred_at >= ").push_bind(normalize_time(t));
+    }
+    if let Some(t) = f.until {
+        qb.push(" AND occurred_at < ").push_bind(normalize_time(t));
+    }
+}
+
+impl ActivityStore<'_> {
+    /// Insert new records, update changed ones, leave identical ones alone
+    /// (an unchanged record is not rewritten, so its revision, its
+    /// `updated_at` and any audit trail stay quiet). The optional checkpoint
+    /// is written in the same transaction: both land or neither does.
+    ///
+    /// Records repeated within `records` are reduced to their last
+    /// occurrence.
+    pub async fn upsert(
+        &self,
+        records: &[ActivityRecord],
+        run_id: Option<&str>,
+        checkpoint: Option<&CheckpointWrite<'_>>,
+    ) -> Result<UpsertCounts> {
+        // Keep the last occurrence of each key: one statement may not touch
+        // the same row twice (PostgreSQL rejects it).
+        let mut last: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for (i, r) in records.iter().enumerate() {
+            last.insert((r.source_system(), r.external_id()), i);
+        }
+        let mut unique: Vec<&ActivityRecord> = Vec::with_capacity(last.len());
+        for (i, r) in records.iter().enumerate() {
+            if last.get(&(r.source_system(), r.external_id())) == Some(&i) {
+                unique.push(r);
+            }
+        }
+        let stamp = now();
+        let mut counts = UpsertCounts {
+            unchanged: (records.len() - unique.len()) as u64,
+            ..UpsertCounts::default()
+        };
+        on_pool!(self.storage, p => {
+            let mut tx = p.begin().await.ctx("starting an activity upsert")?;
+            for chunk in unique.chunks(CHUNK) {
+                let mut qb = QueryBuilder::new(UPSERT_HEAD);
+                qb.push_values(chunk.iter(), |mut b, r| {
+                    b.push_bind(r.source_system())
+                        .push_bind(r.external_id())
+                        .push_bind(r.kind())
+                        .push_bind(normalize_time(r.occurred_at()))
+                        .push_bind(r.actor())
+                        .push_bind(r.title())
+                        .push_bind(r.url())
+                        .push_bind(Json(r.payload()))
+                        .push_bind(run_id)
+                        .push_bind(stamp)
+                        .push_bind(stamp);
+                });
+                qb.push(UPSERT_TAIL);
+                let revisions: Vec<i64> = qb
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .ctx("upserting activity records")?;
+                let inserted = revisions.iter().filter(|r| **r == 1).count() as u64;
+                let touched = revisions.len() as u64;
+                counts.inserted += inserted;
+                counts.updated += touched - inserted;
+                counts.unchanged += chunk.len() as u64 - touched;
+            }
+            if let Some(cp) = checkpoint {
+                sqlx::query(CHECKPOINT_UPSERT_SQL)
+                    .bind(cp.collector)
+                    .bind(cp.scope)
+                    .bind(cp.state.checkpoint_token())
+                    .bind(cp.state.human_readable_marker())
+                    .bind(Json(cp.state.extras()))
+                    .bind(cp.run_id)
+                    .bind(stamp)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("writing a checkpoint with its data")?;
+            }
+            tx.commit().await.ctx("committing an activity upsert")?;
+        });
+        Ok(counts)
+    }
+
+    /// Records matching `filter`, newest `occurred_at` first.
+    pub async fn list(&self, filter: &ActivityFilter) -> Result<Vec<StoredActivity>> {
+        let limit = i64::from(filter.limit.unwrap_or(50));
+        on_pool!(self.storage, p => {
+            let mut qb = QueryBuilder::new(
+                "SELECT source_system, external_id, kind, occurred_at, actor, title, url, payload, \
+                 revision, first_seen_at, updated_at, run_id FROM activity_records",
+            );
+            push_filters(&mut qb, filter);
+            qb.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").push_bind(limit);
+            let rows = qb.build().fetch_all(p).await.ctx("listing activity records")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let payload: Json<serde_json::Value> = row.try_get("payload").ctx("decoding an activity record")?;
+                let record = decode_record(
+                    row.try_get("source_system").ctx("decoding an activity record")?,
+                    row.try_get("external_id").ctx("decoding an activity record")?,
+                    row.try_get("occurred_at").ctx("decoding an activity record")?,
+                    row.try_get("kind").ctx("decoding an activity record")?,
+                    row.try_get("actor").ctx("decoding an activity record")?,
+                    row.try_get("title").ctx("decoding an activity record")?,
+                    row.try_get("url").ctx("decoding an activity record")?,
+                    payload.0,
+                )?;
+                out.push(StoredActivity {
+                    record,
+                    revision: row.try_get("revision").ctx("decoding an activity record")?,
+                    first_seen_at: row.try_get("first_seen_at").ctx("decoding an activity record")?,
+                    updated_at: row.try_get("updated_at").ctx("decoding an activity record")?,
+                    run_id: row.try_get("run_id").ctx("decoding an activity record")?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Number of records matching `filter` (its `limit` is ignored).
+    pub async fn count(&self, filter: &ActivityFilter) -> Result<u64> {
+        on_pool!(self.storage, p => {
+            let mut qb = QueryBuilder::new("SELECT COUNT(*) FROM activity_records");
+            push_filters(&mut qb, filter);
+            let n: i64 = qb.build_query_scalar().fetch_one(p).await.ctx("counting activity records")?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decode_record(
+    source_system: String,
+    external_id: String,
+    occurred_at: DateTime<Utc>,
+    kind: String,
+    actor: Option<String>,
+    title: Option<String>,
+    url: Option<String>,
+    payload: serde_json::Value,
+) -> Result<ActivityRecord> {
+    let corrupt = |e: bdc_core::ProtocolError| StorageError::Corrupt {
+        context: "decoding an activity record",
+        detail: e.to_string(),
+    };
+    let mut rec =
+        ActivityRecord::new(source_system, external_id, occurred_at, kind).map_err(corrupt)?;
+    if let Some(a) = actor {
+        rec = rec.with_actor(a).map_err(corrupt)?;
+    }
+    if let Some(t) = title {
+        rec = rec.with_title(t);
+    }
+    if let Some(u) = url {
+        rec = rec.with_url(u).map_err(corrupt)?;
+    }
+    rec.with_payload(payload).map_err(corrupt)
+}

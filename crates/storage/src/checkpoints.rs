@@ -1,0 +1,96 @@
+//! Incremental checkpoints: one [`IncrementalState`] per collector + scope.
+//!
+//! Collectors move a checkpoint in the same transaction as the data it
+//! covers (see [`crate::activity::ActivityStore::upsert`]), so a crash never
+//! skips or duplicates work.
+
+use bdc_core::IncrementalState;
+use sqlx::Row;
+use sqlx::types::Json;
+
+use crate::{QueryContext, Result, Storage, StorageError, now, on_pool};
+
+/// A checkpoint to write alongside data.
+#[derive(Debug, Clone)]
+pub struct CheckpointWrite<'a> {
+    pub collector: &'a str,
+    pub scope: &'a str,
+    pub state: &'a IncrementalState,
+    pub run_id: Option<&'a str>,
+}
+
+pub struct CheckpointStore<'s> {
+    pub(crate) storage: &'s Storage,
+}
+
+/// Upsert statement shared by the standalone and in-transaction paths.
+pub(crate) const UPSERT_SQL: &str = "INSERT INTO collector_checkpoints
+        (collector, scope, checkpoint_token, human_readable_marker, extras, run_id, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (collector, scope) DO UPDATE SET
+        checkpoint_token = excluded.checkpoint_token,
+        human_readable_marker = excluded.human_readable_marker,
+        extras = excluded.extras,
+        run_id = excluded.run_id,
+        updated_at = excluded.updated_at
+     WHERE collector_checkpoints.checkpoint_token IS DISTINCT FROM excluded.checkpoint_token
+        OR collector_checkpoints.human_readable_marker IS DISTINCT FROM excluded.human_readable_marker
+        OR collector_checkpoints.extras IS DISTINCT FROM excluded.extras";
+
+impl CheckpointStore<'_> {
+    pub async fn get(&self, collector: &str, scope: &str) -> Result<Option<IncrementalState>> {
+        on_pool!(self.storage, p => {
+            let row = sqlx::query(
+                "SELECT checkpoint_token, human_readable_marker, extras FROM collector_checkpoints
+                 WHERE collector = $1 AND scope = $2",
+            )
+            .bind(collector)
+            .bind(scope)
+            .fetch_optional(p)
+            .await
+            .ctx("reading a checkpoint")?;
+            match row {
+                None => Ok(None),
+                Some(row) => {
+                    let token: String = row.try_get("checkpoint_token").ctx("decoding a checkpoint")?;
+                    let marker: String = row.try_get("human_readable_marker").ctx("decoding a checkpoint")?;
+                    let extras: Json<serde_json::Map<String, serde_json::Value>> =
+                        row.try_get("extras").ctx("decoding a checkpoint")?;
+                    let state = IncrementalState::new(token, marker)
+                        .map_err(|e| StorageError::Corrupt { context: "decoding a checkpoint", detail: e.to_string() })?
+                        .with_extras(extras.0);
+                    Ok(Some(state))
+                }
+            }
+        })
+    }
+
+    /// Write a checkpoint on its own (no data with it).
+    pub async fn put(&self, write: &CheckpointWrite<'_>) -> Result<()> {
+        on_pool!(self.storage, p => sqlx::query(UPSERT_SQL)
+            .bind(write.collector)
+            .bind(write.scope)
+            .bind(write.state.checkpoint_token())
+            .bind(write.state.human_readable_marker())
+            .bind(Json(write.state.extras()))
+            .bind(write.run_id)
+            .bind(now())
+            .execute(p)
+            .await
+            .map(|_| ()))
+        .ctx("writing a checkpoint")
+    }
+
+    /// Forget a checkpoint (the next run starts from scratch).
+    pub async fn reset(&self, collector: &str, scope: &str) -> Result<bool> {
+        on_pool!(self.storage, p => sqlx::query(
+            "DELETE FROM collector_checkpoints WHERE collector = $1 AND scope = $2",
+        )
+        .bind(collector)
+        .bind(scope)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() > 0))
+        .ctx("resetting a checkpoint")
+    }
+}
