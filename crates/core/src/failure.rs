@@ -323,5 +323,4 @@ mod tests {
         struct Opaque;
         assert_eq!(cat(Opaque), FailureCategory::Unknown);
     }
-
 }

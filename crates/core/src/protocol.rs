@@ -163,7 +163,12 @@ fn empty_object() -> serde_json::Value {
 impl TryFrom<ActivityRecordRaw> for ActivityRecord {
     type Error = ProtocolError;
     fn try_from(raw: ActivityRecordRaw) -> Result<Self, Self::Error> {
-        let mut rec = Self::new(raw.source_system, raw.external_id, raw.occurred_at, raw.kind)?;
+        let mut rec = Self::new(
+            raw.source_system,
+            raw.external_id,
+            raw.occurred_at,
+            raw.kind,
+        )?;
         if let Some(actor) = raw.actor {
             rec = rec.with_actor(actor)?;
         }

@@ -265,7 +265,11 @@ impl RunStore<'_> {
 
     /// Finish a schedule-group run: `success` when no task failed.
     pub async fn finish_group_run(&self, id: i64, tasks_run: u64, tasks_failed: u64) -> Result<()> {
-        let status = if tasks_failed == 0 { "success" } else { "failed" };
+        let status = if tasks_failed == 0 {
+            "success"
+        } else {
+            "failed"
+        };
         on_pool!(self.storage, p => sqlx::query(
             "UPDATE schedule_group_runs SET finished_at = $1, status = $2, tasks_run = $3, tasks_failed = $4 WHERE id = $5",
         )

@@ -85,31 +85,65 @@ async fn migrate_is_idempotent_and_refuses_newer(kind: Kind) {
 both!(activity_upsert_is_idempotent);
 async fn activity_upsert_is_idempotent(kind: Kind) {
     let (_db, s) = open(kind).await;
-    let batch: Vec<_> = (1..=20).map(|d| rec(&format!("P{d:04}R0"), d, "t")).collect();
-    let c = s.activity().upsert(&batch, Some("run-1"), None).await.unwrap();
+    let batch: Vec<_> = (1..=20)
+        .map(|d| rec(&format!("P{d:04}R0"), d, "t"))
+        .collect();
+    let c = s
+        .activity()
+        .upsert(&batch, Some("run-1"), None)
+        .await
+        .unwrap();
     assert_eq!((c.inserted, c.updated, c.unchanged), (20, 0, 0));
-    let c = s.activity().upsert(&batch, Some("run-2"), None).await.unwrap();
+    let c = s
+        .activity()
+        .upsert(&batch, Some("run-2"), None)
+        .await
+        .unwrap();
     assert_eq!((c.inserted, c.updated, c.unchanged), (0, 0, 20));
     let mut changed = batch.clone();
     changed[3] = rec("P0004R0", 4, "new title");
     changed.push(rec("P0999R0", 28, "new"));
-    let c = s.activity().upsert(&changed, Some("run-3"), None).await.unwrap();
+    let c = s
+        .activity()
+        .upsert(&changed, Some("run-3"), None)
+        .await
+        .unwrap();
     assert_eq!((c.inserted, c.updated, c.unchanged), (1, 1, 19));
     // Duplicates within one batch collapse to the last one.
     let dup = vec![rec("P0001R0", 1, "a"), rec("P0001R0", 1, "b")];
     let c = s.activity().upsert(&dup, None, None).await.unwrap();
     assert_eq!((c.inserted, c.updated, c.unchanged), (0, 1, 1));
 
-    let all = s.activity().list(&ActivityFilter { limit: Some(100), ..Default::default() }).await.unwrap();
+    let all = s
+        .activity()
+        .list(&ActivityFilter {
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 21);
-    assert!(all.windows(2).all(|w| w[0].record.occurred_at() >= w[1].record.occurred_at()));
-    let p4 = all.iter().find(|a| a.record.external_id() == "P0004R0").unwrap();
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].record.occurred_at() >= w[1].record.occurred_at())
+    );
+    let p4 = all
+        .iter()
+        .find(|a| a.record.external_id() == "P0004R0")
+        .unwrap();
     assert_eq!(p4.revision, 2);
     assert_eq!(p4.record.title(), Some("new title"));
     assert_eq!(p4.run_id.as_deref(), Some("run-3"));
-    let p5 = all.iter().find(|a| a.record.external_id() == "P0005R0").unwrap();
+    let p5 = all
+        .iter()
+        .find(|a| a.record.external_id() == "P0005R0")
+        .unwrap();
     assert_eq!(p5.revision, 1);
-    assert_eq!(p5.run_id.as_deref(), Some("run-1"), "unchanged rows are not rewritten");
+    assert_eq!(
+        p5.run_id.as_deref(),
+        Some("run-1"),
+        "unchanged rows are not rewritten"
+    );
     assert_eq!(p5.record, batch[4]);
 }
 
@@ -125,33 +159,86 @@ async fn activity_filters_and_counts(kind: Kind) {
         ..Default::default()
     };
     assert_eq!(s.activity().count(&f).await.unwrap(), 4);
-    let f = ActivityFilter { actor: Some("author-0".into()), ..Default::default() };
+    let f = ActivityFilter {
+        actor: Some("author-0".into()),
+        ..Default::default()
+    };
     assert_eq!(s.activity().count(&f).await.unwrap(), 5);
-    let f = ActivityFilter { source_system: Some("github".into()), ..Default::default() };
+    let f = ActivityFilter {
+        source_system: Some("github".into()),
+        ..Default::default()
+    };
     assert_eq!(s.activity().count(&f).await.unwrap(), 0);
-    let f = ActivityFilter { kind: Some("paper".into()), limit: Some(3), ..Default::default() };
+    let f = ActivityFilter {
+        kind: Some("paper".into()),
+        limit: Some(3),
+        ..Default::default()
+    };
     let listed = s.activity().list(&f).await.unwrap();
-    assert_eq!(listed.iter().map(|a| a.record.external_id()).collect::<Vec<_>>(), ["N10", "N9", "N8"]);
+    assert_eq!(
+        listed
+            .iter()
+            .map(|a| a.record.external_id())
+            .collect::<Vec<_>>(),
+        ["N10", "N9", "N8"]
+    );
 }
 
 both!(checkpoint_moves_with_its_data);
 async fn checkpoint_moves_with_its_data(kind: Kind) {
     let (_db, s) = open(kind).await;
-    assert!(s.checkpoints().get("wg21-papers", "index").await.unwrap().is_none());
+    assert!(
+        s.checkpoints()
+            .get("wg21-papers", "index")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let state = IncrementalState::new("abc", "2 papers").unwrap();
-    let cp = CheckpointWrite { collector: "wg21-papers", scope: "index", state: &state, run_id: Some("r1") };
-    s.activity().upsert(&[rec("A", 1, "t")], Some("r1"), Some(&cp)).await.unwrap();
-    assert_eq!(s.checkpoints().get("wg21-papers", "index").await.unwrap(), Some(state.clone()));
+    let cp = CheckpointWrite {
+        collector: "wg21-papers",
+        scope: "index",
+        state: &state,
+        run_id: Some("r1"),
+    };
+    s.activity()
+        .upsert(&[rec("A", 1, "t")], Some("r1"), Some(&cp))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.checkpoints().get("wg21-papers", "index").await.unwrap(),
+        Some(state.clone())
+    );
     // A failing batch (violates NOT NULL via an oversized... use a broken
     // transaction: drop the table) must not move the checkpoint.
     let newer = IncrementalState::new("def", "3 papers").unwrap();
-    s.execute_raw("ALTER TABLE activity_records RENAME TO activity_records_gone".into()).await.unwrap();
-    let cp2 = CheckpointWrite { collector: "wg21-papers", scope: "index", state: &newer, run_id: Some("r2") };
-    assert!(s.activity().upsert(&[rec("B", 2, "t")], Some("r2"), Some(&cp2)).await.is_err());
-    s.execute_raw("ALTER TABLE activity_records_gone RENAME TO activity_records".into()).await.unwrap();
-    assert_eq!(s.checkpoints().get("wg21-papers", "index").await.unwrap(), Some(state));
+    s.execute_raw("ALTER TABLE activity_records RENAME TO activity_records_gone".into())
+        .await
+        .unwrap();
+    let cp2 = CheckpointWrite {
+        collector: "wg21-papers",
+        scope: "index",
+        state: &newer,
+        run_id: Some("r2"),
+    };
+    assert!(
+        s.activity()
+            .upsert(&[rec("B", 2, "t")], Some("r2"), Some(&cp2))
+            .await
+            .is_err()
+    );
+    s.execute_raw("ALTER TABLE activity_records_gone RENAME TO activity_records".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.checkpoints().get("wg21-papers", "index").await.unwrap(),
+        Some(state)
+    );
     s.checkpoints().put(&cp2).await.unwrap();
-    assert_eq!(s.checkpoints().get("wg21-papers", "index").await.unwrap(), Some(newer));
+    assert_eq!(
+        s.checkpoints().get("wg21-papers", "index").await.unwrap(),
+        Some(newer)
+    );
     assert!(s.checkpoints().reset("wg21-papers", "index").await.unwrap());
 }
 
@@ -173,7 +260,15 @@ async fn runs_and_groups(kind: Kind) {
     let mut counts = BTreeMap::new();
     counts.insert("inserted".to_owned(), 3);
     s.runs()
-        .finish("r1", &RunOutcome { status: RunStatus::Failed, failure_category: Some(FailureCategory::Network), error: Some("boom".into()), counts: counts.clone() })
+        .finish(
+            "r1",
+            &RunOutcome {
+                status: RunStatus::Failed,
+                failure_category: Some(FailureCategory::Network),
+                error: Some("boom".into()),
+                counts: counts.clone(),
+            },
+        )
         .await
         .unwrap();
     let done = s.runs().get("r1").await.unwrap().unwrap();
@@ -182,8 +277,28 @@ async fn runs_and_groups(kind: Kind) {
     assert_eq!(done.counts, counts);
     assert_eq!(done.args, args);
     assert!(done.finished_at.is_some());
-    assert!(s.runs().finish("nope", &RunOutcome { status: RunStatus::Success, failure_category: None, error: None, counts: BTreeMap::new() }).await.is_err());
-    let listed = s.runs().list(&RunFilter { collector: Some("run_wg21_paper_tracker".into()), limit: None }).await.unwrap();
+    assert!(
+        s.runs()
+            .finish(
+                "nope",
+                &RunOutcome {
+                    status: RunStatus::Success,
+                    failure_category: None,
+                    error: None,
+                    counts: BTreeMap::new()
+                }
+            )
+            .await
+            .is_err()
+    );
+    let listed = s
+        .runs()
+        .list(&RunFilter {
+            collector: Some("run_wg21_paper_tracker".into()),
+            limit: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
 
     assert_eq!(s.runs().last_group_success("daily").await.unwrap(), None);
@@ -192,23 +307,63 @@ async fn runs_and_groups(kind: Kind) {
     assert_eq!(s.runs().last_group_success("daily").await.unwrap(), None);
     let g = s.runs().start_group_run("daily").await.unwrap();
     s.runs().finish_group_run(g, 2, 0).await.unwrap();
-    assert!(s.runs().last_group_success("daily").await.unwrap().is_some());
+    assert!(
+        s.runs()
+            .last_group_success("daily")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 both!(workers_and_index_syncs);
 async fn workers_and_index_syncs(kind: Kind) {
     let (_db, s) = open(kind).await;
     let t = bdc_storage::now();
-    let w = WorkerInfo { worker_id: "w1".into(), hostname: "h".into(), pid: 42, role: "serve".into(), version: "0.1.0".into(), started_at: t, last_seen_at: t };
+    let w = WorkerInfo {
+        worker_id: "w1".into(),
+        hostname: "h".into(),
+        pid: 42,
+        role: "serve".into(),
+        version: "0.1.0".into(),
+        started_at: t,
+        last_seen_at: t,
+    };
     s.workers().heartbeat(&w).await.unwrap();
     s.workers().heartbeat(&w).await.unwrap();
-    assert_eq!(s.workers().live_since(t - Duration::seconds(5)).await.unwrap().len(), 1);
-    assert_eq!(s.workers().live_since(t + Duration::hours(1)).await.unwrap().len(), 0);
+    assert_eq!(
+        s.workers()
+            .live_since(t - Duration::seconds(5))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.workers()
+            .live_since(t + Duration::hours(1))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
     s.workers().remove("w1").await.unwrap();
-    assert!(s.workers().live_since(t - Duration::seconds(5)).await.unwrap().is_empty());
+    assert!(
+        s.workers()
+            .live_since(t - Duration::seconds(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    s.index_syncs().record("papers", "wg21-papers", 10).await.unwrap();
-    s.index_syncs().record("papers", "wg21-papers", 11).await.unwrap();
+    s.index_syncs()
+        .record("papers", "wg21-papers", 10)
+        .await
+        .unwrap();
+    s.index_syncs()
+        .record("papers", "wg21-papers", 11)
+        .await
+        .unwrap();
     let l = s.index_syncs().list().await.unwrap();
     assert_eq!(l.len(), 1);
     assert_eq!(l[0].items, 11);

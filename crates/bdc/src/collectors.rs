@@ -1,0 +1,13 @@
+//! The collectors this build provides. Adding one: implement
+//! `bdc_collector::Collector` in `crates/collector-<name>` and register it
+//! here (its stable name must be in `bdc_collector::CATALOG`).
+
+use std::sync::Arc;
+
+use bdc_collector::Registry;
+
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register(Arc::new(bdc_collector_wg21::Wg21PapersCollector));
+    r
+}

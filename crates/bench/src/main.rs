@@ -1,0 +1,93 @@
+//! `bdc-bench`: the project's benchmark harness.
+//!
+//! ```text
+//! cargo run --release -p bdc-bench              # all benchmarks, both backends
+//! cargo run --release -p bdc-bench -- --quick   # smaller sizes (smoke run)
+//! cargo run --release -p bdc-bench -- --only upsert --backend sqlite
+//! ```
+//!
+//! Each benchmark creates its own throwaway database (SQLite in a temp dir,
+//! PostgreSQL via `BDC_TEST_POSTGRES_URL`, default the local server) and
+//! prints one row per measurement: what, backend, size, figure, unit.
+//! Later issues add their benchmarks as new modules here.
+
+mod health;
+mod upsert;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use bdc_testsupport::Kind;
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(name = "bdc-bench")]
+struct Args {
+    /// Smaller sizes, for a quick smoke run.
+    #[arg(long)]
+    quick: bool,
+    /// Run only benchmarks whose name contains this (upsert, health).
+    #[arg(long)]
+    only: Option<String>,
+    /// sqlite, postgres or both.
+    #[arg(long, default_value = "both")]
+    backend: String,
+}
+
+/// One reported figure.
+pub struct Row {
+    pub bench: String,
+    pub backend: &'static str,
+    pub size: String,
+    pub value: f64,
+    pub unit: &'static str,
+}
+
+pub fn backend_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
+    }
+}
+
+/// Percentile (0..=100) of sorted durations, in milliseconds.
+pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[idx.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    let kinds: Vec<Kind> = match args.backend.as_str() {
+        "sqlite" => vec![Kind::Sqlite],
+        "postgres" => vec![Kind::Postgres],
+        "both" => vec![Kind::Sqlite, Kind::Postgres],
+        other => anyhow::bail!("--backend must be sqlite, postgres or both, not {other:?}"),
+    };
+    let wants = |name: &str| args.only.as_deref().is_none_or(|o| name.contains(o));
+    let mut rows = Vec::new();
+    for kind in kinds {
+        if wants("upsert") {
+            rows.extend(upsert::run(kind, args.quick).await?);
+        }
+        if wants("health") {
+            rows.extend(health::run(kind, args.quick).await?);
+        }
+    }
+    println!(
+        "{:<44} {:<9} {:>10} {:>14}  unit",
+        "benchmark", "backend", "size", "value"
+    );
+    for r in &rows {
+        println!(
+            "{:<44} {:<9} {:>10} {:>14.2}  {}",
+            r.bench, r.backend, r.size, r.value, r.unit
+        );
+    }
+    Ok(())
+}

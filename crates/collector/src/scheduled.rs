@@ -1,0 +1,201 @@
+//! `run-scheduled`: run the due tasks of the schedule YAML, in order.
+//!
+//! Behaviour (documented in README "Scheduling"):
+//! * Groups are processed in file order (or only `--group G`); within a
+//!   group, due tasks run one after another in file order. A failing task
+//!   does not stop the tasks after it.
+//! * Each group with at least one due task gets a group-run record; it is
+//!   a success when none of its tasks failed (this is what `/health/`'s
+//!   `collector_groups.<id>.last_success_at` reports).
+//! * **Strict** (`--strict` or `BOOST_COLLECTOR_SCHEDULE_STRICT=true`):
+//!   before anything runs, every enabled task of the selected groups must
+//!   name a collector this build provides; otherwise nothing runs and the
+//!   unknown / not-available commands are listed with file and line. Any
+//!   failed task makes the command exit non-zero.
+//! * **Non-strict** (default): unknown commands are skipped with a warning;
+//!   known-but-not-available ones are recorded as `not_available` runs
+//!   with a warning; failed tasks are recorded and logged, and the command
+//!   still exits 0 so one broken collector does not page for the others.
+
+use bdc_schedule::{Due, DueContext, Schedule, Task};
+
+use crate::{Lookup, RunReport, RunRequest, Runner, RunnerError};
+
+/// Options of one `run-scheduled` invocation.
+#[derive(Debug, Clone)]
+pub struct ScheduledOptions {
+    pub group: Option<String>,
+    pub strict: bool,
+    pub due: DueContext,
+    /// Label of the schedule file for messages.
+    pub file_label: String,
+}
+
+/// What happened to one task.
+#[derive(Debug, Clone)]
+pub enum TaskOutcome {
+    Ran(RunReport),
+    NotDue(&'static str),
+    Disabled,
+    /// Unknown command, skipped (non-strict only).
+    UnknownCommand,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskReport {
+    pub group: String,
+    pub command: String,
+    pub line: usize,
+    pub outcome: TaskOutcome,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ScheduledReport {
+    pub tasks: Vec<TaskReport>,
+    pub ran: usize,
+    pub failed: usize,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduledError {
+    #[error("{file}: no group {group:?} in the schedule (groups: {known})")]
+    UnknownGroup {
+        file: String,
+        group: String,
+        known: String,
+    },
+    #[error("strict schedule check failed, nothing was run:\n{}", problems.join("\n"))]
+    StrictCheck { problems: Vec<String> },
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+}
+
+fn task_args(task: &Task) -> Vec<String> {
+    task.args.clone()
+}
+
+/// Run the due tasks of `schedule` per `opts`.
+pub async fn run_scheduled(
+    runner: &Runner,
+    schedule: &Schedule,
+    opts: &ScheduledOptions,
+) -> Result<ScheduledReport, ScheduledError> {
+    let groups: Vec<_> = match &opts.group {
+        Some(g) => match schedule.group(g) {
+            Some(group) => vec![group],
+            None => {
+                return Err(ScheduledError::UnknownGroup {
+                    file: opts.file_label.clone(),
+                    group: g.clone(),
+                    known: schedule
+                        .groups
+                        .iter()
+                        .map(|g| g.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        },
+        None => schedule.groups.iter().collect(),
+    };
+
+    if opts.strict {
+        let mut problems = Vec::new();
+        for group in &groups {
+            for task in group.tasks.iter().filter(|t| t.enabled) {
+                match runner.registry.lookup(&task.command) {
+                    Lookup::Available(_) => {}
+                    Lookup::NotAvailable { name } => problems.push(format!(
+                        "{}:{}: groups.{}: command `{}` (collector `{name}`) is not available in this build",
+                        opts.file_label, task.line, group.id, task.command
+                    )),
+                    Lookup::Unknown => problems.push(format!(
+                        "{}:{}: groups.{}: unknown command `{}`",
+                        opts.file_label, task.line, group.id, task.command
+                    )),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ScheduledError::StrictCheck { problems });
+        }
+    }
+
+    let mut report = ScheduledReport::default();
+    for group in groups {
+        let decisions = group.due_tasks(&opts.due);
+        let any_due = decisions.iter().any(|(_, d)| matches!(d, Due::Due));
+        let group_run = if any_due {
+            Some(
+                runner
+                    .storage
+                    .runs()
+                    .start_group_run(&group.id)
+                    .await
+                    .map_err(RunnerError::from)?,
+            )
+        } else {
+            None
+        };
+        let (mut ran, mut failed) = (0u64, 0u64);
+        for (task, decision) in decisions {
+            let outcome = match decision {
+                Due::Disabled => TaskOutcome::Disabled,
+                Due::NotDue(reason) => TaskOutcome::NotDue(reason),
+                Due::Due => {
+                    let req = RunRequest {
+                        command: task.command.clone(),
+                        args: task_args(task),
+                        schedule_group: Some(group.id.clone()),
+                    };
+                    let run = runner.run(&req).await?;
+                    match &run {
+                        RunReport::Unknown { command } => {
+                            let w = format!(
+                                "{}:{}: groups.{}: unknown command `{command}`, skipped",
+                                opts.file_label, task.line, group.id
+                            );
+                            tracing::warn!(group = %group.id, command = %command, "{w}");
+                            report.warnings.push(w);
+                            TaskOutcome::UnknownCommand
+                        }
+                        RunReport::NotAvailable { name, .. } => {
+                            report.warnings.push(format!(
+                                "{}:{}: groups.{}: collector `{name}` is not available in this build, recorded as not_available",
+                                opts.file_label, task.line, group.id
+                            ));
+                            TaskOutcome::Ran(run)
+                        }
+                        RunReport::Succeeded { .. } => {
+                            ran += 1;
+                            TaskOutcome::Ran(run)
+                        }
+                        RunReport::Failed { .. } => {
+                            ran += 1;
+                            failed += 1;
+                            TaskOutcome::Ran(run)
+                        }
+                    }
+                }
+            };
+            report.tasks.push(TaskReport {
+                group: group.id.clone(),
+                command: task.command.clone(),
+                line: task.line,
+                outcome,
+            });
+        }
+        if let Some(id) = group_run {
+            runner
+                .storage
+                .runs()
+                .finish_group_run(id, ran, failed)
+                .await
+                .map_err(RunnerError::from)?;
+        }
+        report.ran += ran as usize;
+        report.failed += failed as usize;
+    }
+    Ok(report)
+}

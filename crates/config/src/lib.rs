@@ -1,0 +1,368 @@
+//! Configuration from the environment.
+//!
+//! Every variable is documented in `.env.example` at the repository root;
+//! the seed's Tier A names are kept exactly so an operator's existing `.env`
+//! keeps working. [`Config::from_env`] reads the process environment (the
+//! binary loads `.env` into it first); [`Config::from_lookup`] takes any
+//! lookup function, which is how tests build configurations.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+/// A configuration value was present but unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value for environment variable {var}: {value:?}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// A secret string: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Names from the original's Django/Celery deployment that have no meaning
+/// here; accepted (so an existing `.env` loads) and ignored with a warning.
+pub const IGNORED_VARS: &[&str] = &[
+    "SECRET_KEY",
+    "DEBUG",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+];
+
+/// The public GitHub REST API.
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// The WG21 paper index served by wg21.link.
+pub const DEFAULT_WG21_INDEX_URL: &str = "https://wg21.link/index.json";
+/// Default schedule file, relative to the working directory.
+pub const DEFAULT_SCHEDULE_YAML: &str = "config/boost_collector_schedule.yaml";
+
+/// `/health/` settings.
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    /// `HEALTH_CHECK_TOKEN`: when set, `/health/` requires `Authorization: Bearer <token>`.
+    pub check_token: Option<Secret>,
+    /// `HEALTH_ENFORCE_COLLECTOR_FRESHNESS`: stale daily groups make `/health/` 503.
+    pub enforce_collector_freshness: bool,
+    /// `HEALTH_CELERY_MIN_WORKERS` (alias `HEALTH_MIN_WORKERS`): live `bdc` workers required.
+    pub min_workers: u32,
+    /// `HEALTH_CELERY_INSPECT_TIMEOUT`: seconds the worker check may take.
+    pub inspect_timeout: Duration,
+    /// `HEALTH_COLLECTOR_STALE_HOURS`: a daily group is stale after this long without success.
+    pub collector_stale_hours: f64,
+    /// `BDC_WORKER_LIVE_SECONDS`: a worker is live if it heartbeat this recently.
+    pub worker_live_window: Duration,
+}
+
+/// All of `bdc`'s configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`; default `sqlite://<WORKSPACE_DIR>/bdc.sqlite3`.
+    pub database_url: String,
+    /// `WORKSPACE_DIR`; default `./workspace`.
+    pub workspace_dir: PathBuf,
+    /// `GITHUB_TOKEN`.
+    pub github_token: Option<Secret>,
+    /// `GITHUB_TOKENS_SCRAPING`: comma-separated, rotated by collectors.
+    pub github_tokens_scraping: Vec<Secret>,
+    /// `GITHUB_TOKEN_WRITE`.
+    pub github_token_write: Option<Secret>,
+    /// `GITHUB_API_URL`; default the public API.
+    pub github_api_url: Url,
+    /// `BDC_WG21_INDEX_URL`; default the public wg21.link index.
+    pub wg21_index_url: String,
+    /// `BOOST_COLLECTOR_SCHEDULE_YAML`.
+    pub schedule_yaml: PathBuf,
+    /// `BOOST_COLLECTOR_SCHEDULE_STRICT`.
+    pub schedule_strict: bool,
+    /// `BDC_BIND`; default `127.0.0.1:8000`.
+    pub bind: SocketAddr,
+    pub health: HealthConfig,
+    /// Ignored legacy variables that were set (for a start-up warning).
+    pub ignored_present: Vec<&'static str>,
+}
+
+impl Config {
+    /// Read the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Build from any lookup (`None` = unset). Empty strings count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let workspace_dir =
+            PathBuf::from(get("WORKSPACE_DIR").unwrap_or_else(|| "./workspace".into()));
+        let database_url = match get("DATABASE_URL") {
+            Some(url) => {
+                if !(url.starts_with("sqlite:")
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://"))
+                {
+                    return Err(ConfigError {
+                        var: "DATABASE_URL",
+                        value: redact(&url),
+                        reason: "expected sqlite://PATH, postgres://... or postgresql://...".into(),
+                    });
+                }
+                url
+            }
+            None => format!("sqlite://{}", workspace_dir.join("bdc.sqlite3").display()),
+        };
+        let github_api_url = match get("GITHUB_API_URL") {
+            Some(v) => parse_http_url("GITHUB_API_URL", &v)?,
+            None => Url::parse(DEFAULT_GITHUB_API_URL).map_err(|e| ConfigError {
+                var: "GITHUB_API_URL",
+                value: DEFAULT_GITHUB_API_URL.into(),
+                reason: e.to_string(),
+            })?,
+        };
+        let wg21_index_url =
+            get("BDC_WG21_INDEX_URL").unwrap_or_else(|| DEFAULT_WG21_INDEX_URL.into());
+        let bind = match get("BDC_BIND") {
+            Some(v) => v.trim().parse::<SocketAddr>().map_err(|e| ConfigError {
+                var: "BDC_BIND",
+                value: v.clone(),
+                reason: format!("expected HOST:PORT like 127.0.0.1:8000 ({e})"),
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8000)),
+        };
+        let min_workers = match get("HEALTH_CELERY_MIN_WORKERS") {
+            Some(v) => parse_u32("HEALTH_CELERY_MIN_WORKERS", &v)?,
+            None => match get("HEALTH_MIN_WORKERS") {
+                Some(v) => parse_u32("HEALTH_MIN_WORKERS", &v)?,
+                None => 1,
+            },
+        };
+        let health = HealthConfig {
+            check_token: get("HEALTH_CHECK_TOKEN").map(Secret::new),
+            enforce_collector_freshness: match get("HEALTH_ENFORCE_COLLECTOR_FRESHNESS") {
+                Some(v) => parse_bool("HEALTH_ENFORCE_COLLECTOR_FRESHNESS", &v)?,
+                None => false,
+            },
+            min_workers,
+            inspect_timeout: match get("HEALTH_CELERY_INSPECT_TIMEOUT") {
+                Some(v) => parse_seconds("HEALTH_CELERY_INSPECT_TIMEOUT", &v)?,
+                None => Duration::from_secs(2),
+            },
+            collector_stale_hours: match get("HEALTH_COLLECTOR_STALE_HOURS") {
+                Some(v) => parse_positive_f64("HEALTH_COLLECTOR_STALE_HOURS", &v)?,
+                None => 26.0,
+            },
+            worker_live_window: match get("BDC_WORKER_LIVE_SECONDS") {
+                Some(v) => parse_seconds("BDC_WORKER_LIVE_SECONDS", &v)?,
+                None => Duration::from_secs(30),
+            },
+        };
+        let schedule_strict = match get("BOOST_COLLECTOR_SCHEDULE_STRICT") {
+            Some(v) => parse_bool("BOOST_COLLECTOR_SCHEDULE_STRICT", &v)?,
+            None => false,
+        };
+        Ok(Config {
+            database_url,
+            workspace_dir,
+            github_token: get("GITHUB_TOKEN").map(Secret::new),
+            github_tokens_scraping: get("GITHUB_TOKENS_SCRAPING")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(Secret::new)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            github_token_write: get("GITHUB_TOKEN_WRITE").map(Secret::new),
+            github_api_url,
+            wg21_index_url,
+            schedule_yaml: PathBuf::from(
+                get("BOOST_COLLECTOR_SCHEDULE_YAML")
+                    .unwrap_or_else(|| DEFAULT_SCHEDULE_YAML.into()),
+            ),
+            schedule_strict,
+            bind,
+            health,
+            ignored_present: IGNORED_VARS
+                .iter()
+                .copied()
+                .filter(|k| lookup(k).is_some())
+                .collect(),
+        })
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError {
+            var,
+            value: v.into(),
+            reason: "expected a boolean: true/false, 1/0, yes/no, on/off".into(),
+        }),
+    }
+}
+
+fn parse_u32(var: &'static str, v: &str) -> Result<u32, ConfigError> {
+    v.trim().parse::<u32>().map_err(|e| ConfigError {
+        var,
+        value: v.into(),
+        reason: format!("expected a non-negative integer ({e})"),
+    })
+}
+
+fn parse_positive_f64(var: &'static str, v: &str) -> Result<f64, ConfigError> {
+    match v.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(_) => Err(ConfigError {
+            var,
+            value: v.into(),
+            reason: "expected a positive number".into(),
+        }),
+        Err(e) => Err(ConfigError {
+            var,
+            value: v.into(),
+            reason: format!("expected a number ({e})"),
+        }),
+    }
+}
+
+fn parse_seconds(var: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    let secs = parse_positive_f64(var, v)?;
+    Duration::try_from_secs_f64(secs).map_err(|e| ConfigError {
+        var,
+        value: v.into(),
+        reason: format!("out of range ({e})"),
+    })
+}
+
+fn parse_http_url(var: &'static str, v: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(v.trim()).map_err(|e| ConfigError {
+        var,
+        value: v.into(),
+        reason: format!("malformed URL ({e})"),
+    })?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(ConfigError {
+            var,
+            value: v.into(),
+            reason: "expected an http:// or https:// URL".into(),
+        });
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.database_url, "sqlite://./workspace/bdc.sqlite3");
+        assert_eq!(c.workspace_dir, PathBuf::from("./workspace"));
+        assert_eq!(c.github_api_url.as_str(), "https://api.github.com/");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
+        assert!(!c.schedule_strict);
+        assert_eq!(c.health.min_workers, 1);
+        assert!(!c.health.enforce_collector_freshness);
+        assert!((c.health.collector_stale_hours - 26.0).abs() < f64::EPSILON);
+        assert!(c.ignored_present.is_empty());
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = cfg(&[
+            ("WORKSPACE_DIR", "/srv/ws"),
+            ("GITHUB_TOKENS_SCRAPING", "a, b,,c"),
+            ("GITHUB_API_URL", "http://127.0.0.1:9999/api"),
+            ("HEALTH_CHECK_TOKEN", "tok"),
+            ("HEALTH_ENFORCE_COLLECTOR_FRESHNESS", "yes"),
+            ("HEALTH_MIN_WORKERS", "3"),
+            ("HEALTH_COLLECTOR_STALE_HOURS", "1.5"),
+            ("BOOST_COLLECTOR_SCHEDULE_STRICT", "1"),
+            ("SECRET_KEY", "django"),
+            ("CELERY_BROKER_URL", "redis://x"),
+        ])
+        .unwrap();
+        assert_eq!(c.database_url, "sqlite:///srv/ws/bdc.sqlite3");
+        assert_eq!(c.github_tokens_scraping.len(), 3);
+        assert_eq!(c.github_tokens_scraping[1].expose(), "b");
+        assert_eq!(c.github_api_url.as_str(), "http://127.0.0.1:9999/api");
+        assert_eq!(
+            c.health.check_token.as_ref().map(Secret::expose),
+            Some("tok")
+        );
+        assert!(c.health.enforce_collector_freshness);
+        assert_eq!(c.health.min_workers, 3);
+        assert!(c.schedule_strict);
+        assert_eq!(c.ignored_present, vec!["SECRET_KEY", "CELERY_BROKER_URL"]);
+        assert!(
+            !format!("{c:?}").contains("tok\""),
+            "secrets are not printed"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases = [
+            ("HEALTH_COLLECTOR_STALE_HOURS", "abc"),
+            ("HEALTH_COLLECTOR_STALE_HOURS", "-1"),
+            ("HEALTH_CELERY_MIN_WORKERS", "two"),
+            ("HEALTH_CELERY_INSPECT_TIMEOUT", "soon"),
+            ("HEALTH_ENFORCE_COLLECTOR_FRESHNESS", "maybe"),
+            ("GITHUB_API_URL", "not a url"),
+            ("GITHUB_API_URL", "ftp://x"),
+            ("BDC_BIND", "localhost"),
+            ("DATABASE_URL", "mysql://x"),
+            ("BOOST_COLLECTOR_SCHEDULE_STRICT", "2"),
+            ("BDC_WORKER_LIVE_SECONDS", "1e300"),
+        ];
+        for (var, value) in cases {
+            let err = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+            assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn database_url_password_is_redacted_in_errors() {
+        let err = cfg(&[("DATABASE_URL", "mysql://u:pw@h/db")]).unwrap_err();
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+}
