@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use bdc_collector::scheduled::{ScheduledOptions, TaskOutcome, run_scheduled};
 use bdc_collector::{CATALOG, RunReport, RunRequest, Runner};
 use bdc_config::Config;
+use bdc_core::Actor;
 use bdc_schedule::{DueContext, Schedule};
 use bdc_storage::activity::ActivityFilter;
 use bdc_storage::runs::RunFilter;
@@ -69,41 +70,49 @@ async fn connect(config: &Config) -> Result<Storage> {
     Ok(storage)
 }
 
+/// Connect, make sure every schema part is usable, and write as the CLI
+/// user (collector runs switch to their job actor).
 async fn connect_ready(config: &Config) -> Result<Storage> {
     let storage = connect(config).await?;
-    storage.ensure_schema().await?;
-    Ok(storage)
+    storage.ensure_parts(&crate::schema::parts()).await?;
+    Ok(storage.with_actor(&Actor::cli_from_env()))
 }
 
 async fn migrate(config: &Config, args: MigrateArgs) -> Result<ExitCode> {
     let storage = connect(config).await?;
-    let known = bdc_storage::known_schema_version();
     if args.status {
-        let applied = storage.schema_version().await?;
-        println!(
-            "{} schema version {applied}; this binary knows up to {known}{}",
-            storage.backend(),
-            if applied < known {
-                " (run `bdc migrate`)"
-            } else if applied > known {
-                " (the database is NEWER than this binary)"
-            } else {
-                ""
-            }
-        );
+        for part in std::iter::once(&bdc_storage::schema::FOUNDATION).chain(crate::schema::parts())
+        {
+            let applied = storage.part_version(part).await?;
+            let known = part.latest();
+            println!(
+                "{} schema part {}: version {applied}; this binary knows up to {known}{}",
+                storage.backend(),
+                part.name,
+                if applied < known {
+                    " (run `bdc migrate`)"
+                } else if applied > known {
+                    " (the database is NEWER than this binary)"
+                } else {
+                    ""
+                }
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = storage.migrate().await?;
-    if report.applied.is_empty() {
-        println!(
-            "{} schema is up to date (version {})",
-            report.backend, report.after
-        );
-    } else {
-        println!(
-            "{} schema migrated from version {} to {} (applied {:?})",
-            report.backend, report.before, report.after, report.applied
-        );
+    let reports = storage.migrate_parts(&crate::schema::parts()).await?;
+    for report in reports {
+        if report.applied.is_empty() {
+            println!(
+                "{} schema part {} is up to date (version {})",
+                report.backend, report.part, report.after
+            );
+        } else {
+            println!(
+                "{} schema part {} migrated from version {} to {} (applied {:?})",
+                report.backend, report.part, report.before, report.after, report.applied
+            );
+        }
     }
     storage.close().await;
     Ok(ExitCode::SUCCESS)
@@ -495,7 +504,9 @@ async fn shutdown_signal() {
 }
 
 async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
-    let storage = connect_ready(&config).await?;
+    let storage = connect_ready(&config)
+        .await?
+        .with_actor(&Actor::system("serve"));
     let explicit_schedule = args.schedule.is_some();
     let path = schedule_path(&config, args.schedule);
     let (schedule, schedule_error) = if path.exists() || explicit_schedule {

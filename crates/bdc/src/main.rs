@@ -6,6 +6,7 @@ mod cli;
 mod collectors;
 mod commands;
 mod output;
+mod schema;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

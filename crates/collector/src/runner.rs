@@ -76,6 +76,12 @@ impl Runner {
             args: &req.args,
             worker_id: self.worker_id.as_deref(),
         };
+        // Every write of this run, including its run record, carries the
+        // job actor (audit trail).
+        let job_storage = |collector: &str| {
+            self.storage
+                .with_actor(&bdc_core::Actor::job(collector, run_id.as_str()))
+        };
         let collector = match self.registry.lookup(&req.command) {
             Lookup::Unknown => {
                 return Ok(RunReport::Unknown {
@@ -88,7 +94,7 @@ impl Runner {
                     req.command
                 );
                 tracing::warn!(collector = name, command = %req.command, "{message}");
-                self.storage
+                job_storage(name)
                     .runs()
                     .record_not_available(&new_run(name), &message)
                     .await?;
@@ -99,13 +105,14 @@ impl Runner {
             Lookup::Available(c) => c,
         };
         let name = collector.name();
-        self.storage.runs().start(&new_run(name)).await?;
+        let storage = job_storage(name);
+        storage.runs().start(&new_run(name)).await?;
         let ctx = CollectContext {
             run_id: run_id.clone(),
             command: req.command.clone(),
             args: req.args.clone(),
             schedule_group: req.schedule_group.clone(),
-            storage: self.storage.clone(),
+            storage: storage.clone(),
             config: Arc::clone(&self.config),
             interactive: self.interactive,
         };
@@ -157,7 +164,7 @@ impl Runner {
                     metrics::counter!("bdc_collector_items_total", "collector" => name, "count" => k.clone())
                         .increment(*v);
                 }
-                self.storage
+                storage
                     .runs()
                     .finish(
                         &run_id,
@@ -179,7 +186,7 @@ impl Runner {
             Err((phase, category, error)) => {
                 metrics::counter!("bdc_collector_failures_total", "collector" => name, "failure_category" => category.as_str())
                     .increment(1);
-                self.storage
+                storage
                     .runs()
                     .finish(
                         &run_id,

@@ -7,8 +7,10 @@
 //! * [`failure`]: [`FailureCategory`] and [`classify_failure`], the one place
 //!   that maps any error to a coarse bucket for logs, metrics and run records.
 
+pub mod actor;
 pub mod failure;
 pub mod protocol;
 
+pub use actor::Actor;
 pub use failure::{BoxError, Categorized, FailureCategory, HttpStatusError, classify_failure};
 pub use protocol::{ActivityRecord, IncrementalState, ProtocolError, TrackerResult};

@@ -431,7 +431,9 @@ pub(crate) fn routes() -> Router<Ctx> {
 }
 
 /// Whether the `Authorization` header carries `Bearer <expected>`.
-fn authorized(headers: &HeaderMap, expected: &str) -> bool {
+/// Whether `headers` carry `Authorization: Bearer <expected>` (scheme
+/// case-insensitive, token compared in constant time). Shared by every API.
+pub fn authorized(headers: &HeaderMap, expected: &str) -> bool {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return false;
     };

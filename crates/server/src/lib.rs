@@ -108,6 +108,8 @@ use tracing::Instrument;
 pub mod health;
 pub mod heartbeat;
 
+pub use health::authorized as bearer_token_matches;
+
 /// Everything the handlers need. Built by the caller (`bdc serve`).
 #[derive(Clone)]
 pub struct AppState {
@@ -137,16 +139,31 @@ impl std::fmt::Debug for AppState {
 }
 
 /// Server tuning beyond [`AppState`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerOptions {
     /// How long a computed `/health/` report is reused (zero = never).
     pub health_cache_ttl: Duration,
+    /// Routes contributed by other crates (audit API, greenness API, ...),
+    /// each with its state already applied. The binary composes them; this
+    /// crate does not depend on the domains. They get the same request
+    /// tracing as the built-in routes.
+    pub extra_routes: Vec<Router>,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("health_cache_ttl", &self.health_cache_ttl)
+            .field("extra_routes", &self.extra_routes.len())
+            .finish()
+    }
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             health_cache_ttl: health::CACHE_TTL,
+            extra_routes: Vec::new(),
         }
     }
 }
@@ -176,16 +193,21 @@ pub fn router(state: AppState) -> Router {
 
 /// The router of `bdc serve`.
 pub fn router_with_options(state: AppState, options: ServerOptions) -> Router {
+    let mut options = options;
+    let extra = std::mem::take(&mut options.extra_routes);
     let ctx: Ctx = Arc::new(ServerContext {
         app: state,
         options,
         health_cache: health::Cache::default(),
     });
-    Router::new()
+    let mut router: Router = Router::new()
         .merge(health::routes())
         .route("/metrics", get(metrics_handler))
-        .layer(axum::middleware::from_fn(trace_requests))
-        .with_state(ctx)
+        .with_state(ctx);
+    for r in extra {
+        router = router.merge(r);
+    }
+    router.layer(axum::middleware::from_fn(trace_requests))
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests.

@@ -73,6 +73,7 @@ impl Fixture {
             None,
             ServerOptions {
                 health_cache_ttl: Duration::ZERO,
+                ..ServerOptions::default()
             },
         )
         .await
@@ -531,6 +532,7 @@ async fn schedule_error_is_reported_in_collector_meta(kind: Kind) {
         Some("schedule.yaml:3:5: groups.g: bad"),
         ServerOptions {
             health_cache_ttl: Duration::ZERO,
+            ..ServerOptions::default()
         },
     )
     .await;
@@ -557,6 +559,7 @@ async fn report_is_cached_briefly(kind: Kind) {
         None,
         ServerOptions {
             health_cache_ttl: Duration::from_millis(500),
+            ..ServerOptions::default()
         },
     )
     .await;

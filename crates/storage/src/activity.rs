@@ -133,8 +133,8 @@ impl ActivityStore<'_> {
             unchanged: (records.len() - unique.len()) as u64,
             ..UpsertCounts::default()
         };
-        on_pool!(self.storage, p => {
-            let mut tx = p.begin().await.ctx("starting an activity upsert")?;
+        let mut tx = self.storage.begin().await?;
+        crate::on_tx!(&mut tx, t => {
             for chunk in unique.chunks(CHUNK) {
                 let mut qb = QueryBuilder::new(UPSERT_HEAD);
                 qb.push_values(chunk.iter(), |mut b, r| {
@@ -153,7 +153,7 @@ impl ActivityStore<'_> {
                 qb.push(UPSERT_TAIL);
                 let revisions: Vec<i64> = qb
                     .build_query_scalar()
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut **t)
                     .await
                     .ctx("upserting activity records")?;
                 let inserted = revisions.iter().filter(|r| **r == 1).count() as u64;
@@ -171,12 +171,12 @@ impl ActivityStore<'_> {
                     .bind(Json(cp.state.extras()))
                     .bind(cp.run_id)
                     .bind(stamp)
-                    .execute(&mut *tx)
+                    .execute(&mut **t)
                     .await
                     .ctx("writing a checkpoint with its data")?;
             }
-            tx.commit().await.ctx("committing an activity upsert")?;
         });
+        tx.commit().await?;
         Ok(counts)
     }
 

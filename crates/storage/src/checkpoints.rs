@@ -67,7 +67,7 @@ impl CheckpointStore<'_> {
 
     /// Write a checkpoint on its own (no data with it).
     pub async fn put(&self, write: &CheckpointWrite<'_>) -> Result<()> {
-        on_pool!(self.storage, p => sqlx::query(UPSERT_SQL)
+        crate::in_write_tx!(self.storage, "writing a checkpoint", p => sqlx::query(UPSERT_SQL)
             .bind(write.collector)
             .bind(write.scope)
             .bind(write.state.checkpoint_token())
@@ -77,20 +77,21 @@ impl CheckpointStore<'_> {
             .bind(now())
             .execute(p)
             .await
-            .map(|_| ()))
-        .ctx("writing a checkpoint")
+            .map(|_| ()));
+        Ok(())
     }
 
     /// Forget a checkpoint (the next run starts from scratch).
     pub async fn reset(&self, collector: &str, scope: &str) -> Result<bool> {
-        on_pool!(self.storage, p => sqlx::query(
+        Ok(
+            crate::in_write_tx!(self.storage, "resetting a checkpoint", p => sqlx::query(
             "DELETE FROM collector_checkpoints WHERE collector = $1 AND scope = $2",
         )
         .bind(collector)
         .bind(scope)
         .execute(p)
         .await
-        .map(|r| r.rows_affected() > 0))
-        .ctx("resetting a checkpoint")
+        .map(|r| r.rows_affected() > 0)),
+        )
     }
 }

@@ -21,7 +21,7 @@ pub struct IndexSyncStore<'s> {
 impl IndexSyncStore<'_> {
     /// Record a completed sync of `index_name` with `items` items.
     pub async fn record(&self, index_name: &str, collector: &str, items: i64) -> Result<()> {
-        on_pool!(self.storage, p => sqlx::query(
+        crate::in_write_tx!(self.storage, "recording an index sync", p => sqlx::query(
             "INSERT INTO index_syncs (index_name, collector, items, final_sync_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (index_name) DO UPDATE SET collector = excluded.collector,
                 items = excluded.items, final_sync_at = excluded.final_sync_at",
@@ -32,8 +32,8 @@ impl IndexSyncStore<'_> {
         .bind(now())
         .execute(p)
         .await
-        .map(|_| ()))
-        .ctx("recording an index sync")
+        .map(|_| ()));
+        Ok(())
     }
 
     pub async fn list(&self) -> Result<Vec<IndexSync>> {

@@ -22,10 +22,10 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
-use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
+use sqlx::AssertSqlSafe;
+use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{AssertSqlSafe, SqlSafeStr};
 
 pub mod activity;
 pub mod checkpoints;
@@ -33,16 +33,56 @@ pub mod index_syncs;
 pub mod runs;
 pub mod workers;
 
-/// Run `$body` with `$p` bound to the concrete pool of either backend.
+pub mod schema;
+pub mod tx;
+
+pub use schema::{MigrationFile, SchemaPart};
+pub use tx::Tx;
+
+/// Run `$body` with `$p` bound to the concrete pool (`&SqlitePool` or
+/// `&PgPool`) of a [`Storage`]. The body is compiled once per backend, so
+/// queries are checked against each concrete driver. Use for reads; writes
+/// go through [`Storage::begin`] and [`on_tx!`] so they carry the actor.
+#[macro_export]
 macro_rules! on_pool {
     ($storage:expr, $p:ident => $body:expr) => {
-        match &$storage.pool {
+        match $storage.pool() {
             $crate::Pool::Sqlite($p) => $body,
             $crate::Pool::Postgres($p) => $body,
         }
     };
 }
-pub(crate) use on_pool;
+
+/// Run one write in its own actor-carrying transaction: begin, run
+/// `$body` with `$p` bound to the concrete connection, commit. Evaluates to
+/// the body's value; errors return early with `$ctx`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! in_write_tx {
+    ($storage:expr, $ctx:literal, $p:ident => $body:expr) => {{
+        let mut tx = $storage.begin().await?;
+        let out = $crate::on_tx!(&mut tx, $p => {
+            let $p = &mut **$p;
+            $body
+        });
+        let out = $crate::QueryContext::ctx(out, $ctx)?;
+        tx.commit().await?;
+        out
+    }};
+}
+
+/// Run `$body` with `$t` bound to the concrete transaction
+/// (`&mut sqlx::Transaction<'static, _>`) of a [`Tx`]; use `&mut **$t` as
+/// the executor.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $t:ident => $body:expr) => {
+        match $tx {
+            $crate::Tx::Sqlite($t) => $body,
+            $crate::Tx::Postgres($t) => $body,
+        }
+    };
+}
 
 /// Errors of the storage layer. Each names what it was doing.
 #[derive(Debug, thiserror::Error)]
@@ -68,14 +108,22 @@ pub enum StorageError {
         source: sqlx::Error,
     },
     #[error(
-        "the database schema is at version {applied}, newer than this binary knows (up to {known}); \
+        "the database schema ({part}) is at version {applied}, newer than this binary knows (up to {known}); \
          upgrade bdc instead of running an older binary against it"
     )]
-    DatabaseNewer { applied: i64, known: i64 },
+    DatabaseNewer {
+        part: &'static str,
+        applied: i64,
+        known: i64,
+    },
     #[error(
-        "the database schema is at version {applied}, this binary needs {known}: run `bdc migrate`"
+        "the database schema ({part}) is at version {applied}, this binary needs {known}: run `bdc migrate`"
     )]
-    SchemaBehind { applied: i64, known: i64 },
+    SchemaBehind {
+        part: &'static str,
+        applied: i64,
+        known: i64,
+    },
     #[error("migration failed: {0}")]
     Migrate(#[source] MigrateError),
     #[error("database error while {context}: {source}")]
@@ -94,7 +142,7 @@ pub enum StorageError {
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// Attach context to sqlx results.
-pub(crate) trait QueryContext<T> {
+pub trait QueryContext<T> {
     fn ctx(self, context: &'static str) -> Result<T>;
 }
 
@@ -149,8 +197,9 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The concrete pool of a [`Storage`] (see [`on_pool!`]).
 #[derive(Debug, Clone)]
-pub(crate) enum Pool {
+pub enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -172,54 +221,28 @@ impl Default for ConnectOptions {
 }
 
 /// A handle on the database. Cheap to clone (pools are reference counted).
+///
+/// A handle may carry an [`Actor`](bdc_core::Actor) ([`Storage::with_actor`]):
+/// every transaction it begins records that actor for the audit trail.
 #[derive(Debug, Clone)]
 pub struct Storage {
     pub(crate) pool: Pool,
+    pub(crate) actor: Option<std::sync::Arc<str>>,
 }
 
-/// Outcome of [`Storage::migrate`].
+/// Outcome of migrating one schema part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrateReport {
+    pub part: &'static str,
     pub backend: Backend,
     pub before: i64,
     pub after: i64,
     pub applied: Vec<i64>,
 }
 
-fn migrations(backend: Backend) -> Vec<Migration> {
-    let files: &[(i64, &str, &'static str)] = match backend {
-        Backend::Sqlite => &[(
-            1,
-            "foundation",
-            include_str!("../migrations/sqlite/0001_foundation.sql"),
-        )],
-        Backend::Postgres => &[(
-            1,
-            "foundation",
-            include_str!("../migrations/postgres/0001_foundation.sql"),
-        )],
-    };
-    files
-        .iter()
-        .map(|(v, d, sql)| {
-            Migration::new(
-                *v,
-                (*d).into(),
-                MigrationType::Simple,
-                sql.into_sql_str(),
-                false,
-            )
-        })
-        .collect()
-}
-
 /// Highest schema version this binary knows.
 pub fn known_schema_version() -> i64 {
-    migrations(Backend::Sqlite)
-        .iter()
-        .map(|m| m.version)
-        .max()
-        .unwrap_or(0)
+    schema::FOUNDATION.latest()
 }
 
 /// Truncate to microseconds: PostgreSQL's precision, so both backends store
@@ -282,7 +305,25 @@ impl Storage {
                 Pool::Postgres(pool)
             }
         };
-        Ok(Storage { pool })
+        Ok(Storage { pool, actor: None })
+    }
+
+    /// The concrete pool (for [`on_pool!`]).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// A handle whose transactions record `actor` (the audit actor bridge).
+    pub fn with_actor(&self, actor: &bdc_core::Actor) -> Storage {
+        Storage {
+            pool: self.pool.clone(),
+            actor: Some(actor.to_json().into()),
+        }
+    }
+
+    /// The actor JSON this handle writes with, if any.
+    pub fn actor_json(&self) -> Option<&str> {
+        self.actor.as_deref()
     }
 
     pub fn backend(&self) -> Backend {
@@ -300,86 +341,24 @@ impl Storage {
         Ok(start.elapsed())
     }
 
-    /// Schema version recorded in the database (0 when never migrated).
+    /// Schema version of the foundation part (0 when never migrated).
     pub async fn schema_version(&self) -> Result<i64> {
-        let exists: bool = match &self.pool {
-            Pool::Sqlite(p) => sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-            )
-            .fetch_one(p)
-            .await
-            .map(|n| n > 0),
-            Pool::Postgres(p) => {
-                sqlx::query_scalar::<_, bool>("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                    .fetch_one(p)
-                    .await
-            }
-        }
-        .ctx("reading the schema version")?;
-        if !exists {
-            return Ok(0);
-        }
-        on_pool!(self, p => sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT MAX(version) FROM _sqlx_migrations WHERE success"
-        )
-        .fetch_one(p)
-        .await)
-        .ctx("reading the schema version")
-        .map(|v| v.unwrap_or(0))
+        self.part_version(&schema::FOUNDATION).await
     }
 
-    /// Apply pending migrations. Idempotent; refuses a database whose
-    /// schema is newer than this binary.
+    /// Apply pending foundation migrations (see [`Storage::migrate_parts`]).
     pub async fn migrate(&self) -> Result<MigrateReport> {
-        let backend = self.backend();
-        let before = self.schema_version().await?;
-        let known = known_schema_version();
-        if before > known {
-            return Err(StorageError::DatabaseNewer {
-                applied: before,
-                known,
-            });
-        }
-        let migrator = Migrator::with_migrations(migrations(backend));
-        let res = on_pool!(self, p => migrator.run(p).await);
-        res.map_err(|e| match e {
-            MigrateError::VersionMissing(v) => StorageError::DatabaseNewer { applied: v, known },
-            other => StorageError::Migrate(other),
-        })?;
-        let after = self.schema_version().await?;
-        let applied = migrations(backend)
-            .iter()
-            .map(|m| m.version)
-            .filter(|v| *v > before && *v <= after)
-            .collect();
-        tracing::info!(%backend, before, after, "database migrated");
-        Ok(MigrateReport {
-            backend,
-            before,
-            after,
-            applied,
+        let mut reports = self.migrate_parts(&[]).await?;
+        reports.truncate(1);
+        reports.pop().ok_or_else(|| StorageError::Corrupt {
+            context: "migrating",
+            detail: "no foundation report".into(),
         })
     }
 
-    /// Make sure the schema is usable by this binary: the embedded SQLite
-    /// default migrates itself (zero set-up); PostgreSQL must be migrated
-    /// explicitly with `bdc migrate` (so a rolling upgrade is deliberate),
-    /// and a newer schema is always refused.
+    /// Make sure the foundation schema is usable (see [`Storage::ensure_parts`]).
     pub async fn ensure_schema(&self) -> Result<()> {
-        let applied = self.schema_version().await?;
-        let known = known_schema_version();
-        if applied > known {
-            return Err(StorageError::DatabaseNewer { applied, known });
-        }
-        if applied < known {
-            match self.backend() {
-                Backend::Sqlite => {
-                    self.migrate().await?;
-                }
-                Backend::Postgres => return Err(StorageError::SchemaBehind { applied, known }),
-            }
-        }
-        Ok(())
+        self.ensure_parts(&[]).await
     }
 
     /// Close the pool, waiting for connections to be returned.

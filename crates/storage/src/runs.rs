@@ -139,7 +139,7 @@ impl RunStore<'_> {
     /// Record a run as started (`running`).
     pub async fn start(&self, run: &NewRun<'_>) -> Result<DateTime<Utc>> {
         let started = now();
-        on_pool!(self.storage, p => sqlx::query(
+        crate::in_write_tx!(self.storage, "recording the start of a run", p => sqlx::query(
             "INSERT INTO collector_runs (run_id, collector, command, schedule_group, args, worker_id, started_at, status)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'running')",
         )
@@ -152,14 +152,13 @@ impl RunStore<'_> {
         .bind(started)
         .execute(p)
         .await
-        .map(|_| ()))
-        .ctx("recording the start of a run")?;
+        .map(|_| ()));
         Ok(started)
     }
 
     /// Record how a run ended.
     pub async fn finish(&self, run_id: &str, outcome: &RunOutcome) -> Result<()> {
-        let affected = on_pool!(self.storage, p => sqlx::query(
+        let affected = crate::in_write_tx!(self.storage, "recording the end of a run", p => sqlx::query(
             "UPDATE collector_runs SET finished_at = $1, status = $2, failure_category = $3, error = $4, counts = $5
              WHERE run_id = $6",
         )
@@ -171,8 +170,7 @@ impl RunStore<'_> {
         .bind(run_id)
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))
-        .ctx("recording the end of a run")?;
+        .map(|r| r.rows_affected()));
         if affected == 0 {
             return Err(StorageError::Corrupt {
                 context: "recording the end of a run",
@@ -238,7 +236,8 @@ impl RunStore<'_> {
 
     /// Mark runs still `running` that a dead process left behind.
     pub async fn fail_abandoned(&self, worker_id: &str) -> Result<u64> {
-        on_pool!(self.storage, p => sqlx::query(
+        Ok(
+            crate::in_write_tx!(self.storage, "failing abandoned runs", p => sqlx::query(
             "UPDATE collector_runs SET status = 'failed', finished_at = $1, failure_category = 'unknown',
                     error = 'abandoned: the process running it stopped before it finished'
              WHERE status = 'running' AND worker_id = $2",
@@ -247,20 +246,21 @@ impl RunStore<'_> {
         .bind(worker_id)
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))
-        .ctx("failing abandoned runs")
+        .map(|r| r.rows_affected())),
+        )
     }
 
     /// Start a schedule-group run; returns its id.
     pub async fn start_group_run(&self, group_id: &str) -> Result<i64> {
-        on_pool!(self.storage, p => sqlx::query_scalar::<_, i64>(
+        Ok(
+            crate::in_write_tx!(self.storage, "recording the start of a group run", p => sqlx::query_scalar::<_, i64>(
             "INSERT INTO schedule_group_runs (group_id, started_at, status) VALUES ($1, $2, 'running') RETURNING id",
         )
         .bind(group_id)
         .bind(now())
         .fetch_one(p)
-        .await)
-        .ctx("recording the start of a group run")
+        .await),
+        )
     }
 
     /// Finish a schedule-group run: `success` when no task failed.
@@ -270,7 +270,7 @@ impl RunStore<'_> {
         } else {
             "failed"
         };
-        on_pool!(self.storage, p => sqlx::query(
+        crate::in_write_tx!(self.storage, "recording the end of a group run", p => sqlx::query(
             "UPDATE schedule_group_runs SET finished_at = $1, status = $2, tasks_run = $3, tasks_failed = $4 WHERE id = $5",
         )
         .bind(now())
@@ -280,8 +280,8 @@ impl RunStore<'_> {
         .bind(id)
         .execute(p)
         .await
-        .map(|_| ()))
-        .ctx("recording the end of a group run")
+        .map(|_| ()));
+        Ok(())
     }
 
     /// When the group last finished a run with no failed task.

@@ -25,7 +25,7 @@ pub struct WorkerStore<'s> {
 impl WorkerStore<'_> {
     /// Upsert the heartbeat of `worker` with `last_seen_at = now`.
     pub async fn heartbeat(&self, worker: &WorkerInfo) -> Result<()> {
-        on_pool!(self.storage, p => sqlx::query(
+        crate::in_write_tx!(self.storage, "writing a worker heartbeat", p => sqlx::query(
             "INSERT INTO worker_heartbeats (worker_id, hostname, pid, role, version, started_at, last_seen_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (worker_id) DO UPDATE SET last_seen_at = excluded.last_seen_at,
@@ -40,8 +40,8 @@ impl WorkerStore<'_> {
         .bind(now())
         .execute(p)
         .await
-        .map(|_| ()))
-        .ctx("writing a worker heartbeat")
+        .map(|_| ()));
+        Ok(())
     }
 
     /// Workers seen at or after `since`, by id.
@@ -73,11 +73,11 @@ impl WorkerStore<'_> {
 
     /// Remove a worker's row (clean shutdown).
     pub async fn remove(&self, worker_id: &str) -> Result<()> {
-        on_pool!(self.storage, p => sqlx::query("DELETE FROM worker_heartbeats WHERE worker_id = $1")
+        crate::in_write_tx!(self.storage, "removing a worker heartbeat", p => sqlx::query("DELETE FROM worker_heartbeats WHERE worker_id = $1")
             .bind(worker_id)
             .execute(p)
             .await
-            .map(|_| ()))
-        .ctx("removing a worker heartbeat")
+            .map(|_| ()));
+        Ok(())
     }
 }

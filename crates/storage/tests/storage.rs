@@ -368,3 +368,39 @@ async fn workers_and_index_syncs(kind: Kind) {
     assert_eq!(l.len(), 1);
     assert_eq!(l[0].items, 11);
 }
+
+both!(transactions_carry_their_actor);
+async fn transactions_carry_their_actor(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    let actor = bdc_core::Actor::job("wg21-papers", "run-42");
+    let with = s.with_actor(&actor);
+    let mut tx = with.begin().await.unwrap();
+    let seen: Option<String> = match &mut tx {
+        bdc_storage::Tx::Sqlite(t) => sqlx_scalar_sqlite(t).await,
+        bdc_storage::Tx::Postgres(t) => sqlx_scalar_pg(t).await,
+    };
+    assert_eq!(seen.as_deref(), Some(actor.to_json().as_str()));
+    tx.commit().await.unwrap();
+    // A transaction without an actor sees none: nothing leaks.
+    let mut tx = s.begin().await.unwrap();
+    let seen: Option<String> = match &mut tx {
+        bdc_storage::Tx::Sqlite(t) => sqlx_scalar_sqlite(t).await,
+        bdc_storage::Tx::Postgres(t) => sqlx_scalar_pg(t).await,
+    };
+    assert_eq!(seen.filter(|s| !s.is_empty()), None);
+    tx.rollback().await.unwrap();
+}
+
+async fn sqlx_scalar_sqlite(t: &mut sqlx::Transaction<'static, sqlx::Sqlite>) -> Option<String> {
+    sqlx::query_scalar::<_, Option<String>>("SELECT actor FROM bdc_tx_context WHERE id = 1")
+        .fetch_one(&mut **t)
+        .await
+        .unwrap()
+}
+
+async fn sqlx_scalar_pg(t: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> Option<String> {
+    sqlx::query_scalar::<_, Option<String>>("SELECT current_setting('bdc.actor', true)")
+        .fetch_one(&mut **t)
+        .await
+        .unwrap()
+}
