@@ -44,8 +44,18 @@ pub enum Command {
     Runs(RunsArgs),
     /// List collector names, their aliases and whether this build provides them.
     Collectors,
-    /// Serve the HTTP API: GET /health/, GET /metrics.
+    /// Run the service: HTTP API (GET /health/, /metrics), the scheduler and workers.
     Serve(ServeArgs),
+    /// Run workers only: claim scheduled jobs from the database and run them.
+    Worker(crate::cmd_daemon::WorkerArgs),
+    /// Run the scheduler only: turn due schedule slots into jobs (exactly once per slot).
+    Scheduler(crate::cmd_daemon::SchedulerArgs),
+    /// List durable jobs (queued, running, dead, ...).
+    Jobs(crate::cmd_daemon::JobsArgs),
+    /// The audit trail: install, gen-triggers, baseline, timeline, show, export, purge, verify.
+    Audit(crate::cmd_audit::AuditArgs),
+    /// Commit greenness: ingest, drain, status, last-green, is-green, history.
+    Greenness(crate::cmd_greenness::GreennessArgs),
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +142,9 @@ pub struct RunsArgs {
     /// Only runs of this collector (name or alias).
     #[arg(long)]
     pub collector: Option<String>,
+    /// Only runs with this status: running, success, failed, not_available.
+    #[arg(long, value_parser = ["running", "success", "failed", "not_available"])]
+    pub status: Option<String>,
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
@@ -146,4 +159,10 @@ pub struct ServeArgs {
     /// Schedule YAML whose groups /health/ reports [default: $BOOST_COLLECTOR_SCHEDULE_YAML].
     #[arg(long)]
     pub schedule: Option<PathBuf>,
+    /// Worker tasks in this process (0 = serve HTTP only).
+    #[arg(long, default_value_t = 1)]
+    pub workers: u32,
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    pub no_scheduler: bool,
 }

@@ -9,5 +9,12 @@ use bdc_collector::Registry;
 pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(bdc_collector_wg21::Wg21PapersCollector));
+    r.register(Arc::new(bdc_collector_git::GitHistoryCollector));
+    r.register(Arc::new(bdc_collector_mailing_list::MailingListCollector));
+    r.register(Arc::new(
+        bdc_collector_boost_libraries::BoostLibrariesCollector,
+    ));
+    r.register(Arc::new(bdc_collector_github::GithubCollector::activity()));
+    r.register(Arc::new(bdc_collector_github::GithubCollector::clang()));
     r
 }

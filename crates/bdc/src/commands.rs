@@ -13,7 +13,7 @@ use bdc_config::Config;
 use bdc_core::Actor;
 use bdc_schedule::{DueContext, Schedule};
 use bdc_storage::activity::ActivityFilter;
-use bdc_storage::runs::RunFilter;
+use bdc_storage::runs::{RunFilter, RunStatus};
 use bdc_storage::{ConnectOptions, Storage, redact_url};
 use chrono::Utc;
 
@@ -49,6 +49,11 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Runs(args) => runs(&config, args).await,
         Command::Collectors => collectors(),
         Command::Serve(args) => serve(config, args).await,
+        Command::Worker(args) => crate::cmd_daemon::worker(config, args).await,
+        Command::Scheduler(args) => crate::cmd_daemon::scheduler(config, args).await,
+        Command::Jobs(args) => crate::cmd_daemon::jobs(&config, args).await,
+        Command::Audit(args) => crate::cmd_audit::run(&config, args).await,
+        Command::Greenness(args) => crate::cmd_greenness::run(&config, args).await,
     }
 }
 
@@ -72,9 +77,10 @@ async fn connect(config: &Config) -> Result<Storage> {
 
 /// Connect, make sure every schema part is usable, and write as the CLI
 /// user (collector runs switch to their job actor).
-async fn connect_ready(config: &Config) -> Result<Storage> {
+pub(crate) async fn connect_ready(config: &Config) -> Result<Storage> {
     let storage = connect(config).await?;
     storage.ensure_parts(&crate::schema::parts()).await?;
+    crate::cmd_audit::ensure_sqlite_coverage(&storage).await;
     Ok(storage.with_actor(&Actor::cli_from_env()))
 }
 
@@ -114,11 +120,12 @@ async fn migrate(config: &Config, args: MigrateArgs) -> Result<ExitCode> {
             );
         }
     }
+    crate::cmd_audit::after_migrate(&storage).await?;
     storage.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
-fn runner(config: Arc<Config>, storage: Storage) -> Runner {
+pub(crate) fn runner(config: Arc<Config>, storage: Storage) -> Runner {
     Runner {
         registry: crate::collectors::registry(),
         storage,
@@ -192,7 +199,7 @@ async fn run(config: Arc<Config>, args: RunArgs) -> Result<ExitCode> {
     }
 }
 
-fn schedule_path(config: &Config, arg: Option<PathBuf>) -> PathBuf {
+pub(crate) fn schedule_path(config: &Config, arg: Option<PathBuf>) -> PathBuf {
     arg.unwrap_or_else(|| config.schedule_yaml.clone())
 }
 
@@ -215,6 +222,7 @@ async fn run_scheduled_cmd(config: Arc<Config>, args: RunScheduledArgs) -> Resul
         strict,
         due,
         file_label: path.display().to_string(),
+        kinds: None,
     };
     tracing::info!(
         schedule = %path.display(),
@@ -357,6 +365,7 @@ async fn runs(config: &Config, args: RunsArgs) -> Result<ExitCode> {
         .runs()
         .list(&RunFilter {
             collector: args.collector,
+            status: args.status.as_deref().and_then(RunStatus::parse),
             limit: Some(args.limit),
         })
         .await?;
@@ -481,7 +490,7 @@ fn collectors() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -529,9 +538,33 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
         .with_context(|| format!("binding {bind}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let info = bdc_server::heartbeat::worker_info("serve", env!("CARGO_PKG_VERSION"));
+    let worker_id = info.worker_id.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_rx_roles = stop_rx.clone();
+    let (greenness_routes, greenness_tasks) =
+        crate::cmd_greenness::serve_parts(&config, &storage, stop_rx.clone())?;
     let heartbeat =
         bdc_server::heartbeat::spawn(storage.clone(), info, Duration::from_secs(10), stop_rx);
+    let roles = crate::cmd_daemon::spawn_roles(
+        &config,
+        &storage,
+        schedule.clone(),
+        &path,
+        crate::cmd_daemon::Roles {
+            scheduler: !args.no_scheduler,
+            workers: args.workers,
+            worker_id: worker_id.clone(),
+        },
+        stop_rx_roles,
+    );
+    let dashboard = bdc_dashboard::router(bdc_dashboard::DashboardState {
+        storage: storage.clone(),
+        config: Arc::clone(&config),
+        schedule: schedule.clone(),
+        available: crate::collectors::registry().available().collect(),
+        sections: crate::sections::all(&config, &storage),
+        version: crate::cli::LONG_VERSION.to_owned(),
+    });
     let state = bdc_server::AppState {
         storage: storage.clone(),
         config: Arc::clone(&config),
@@ -541,8 +574,22 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
     };
     tracing::info!(addr = %local, version = crate::cli::LONG_VERSION, "bdc serve listening");
     println!("bdc serve listening on http://{local}/health/");
-    let result = bdc_server::serve(listener, state, shutdown_signal()).await;
+    let options = bdc_server::ServerOptions {
+        extra_routes: vec![
+            bdc_audit::http::router(
+                storage.clone(),
+                std::env::var(bdc_audit::http::TOKEN_ENV).ok(),
+            ),
+            greenness_routes,
+            dashboard,
+        ],
+        extra_checks: vec![crate::cmd_audit::health_check(storage.clone())],
+        ..bdc_server::ServerOptions::default()
+    };
+    let result = bdc_server::serve_with_options(listener, state, options, shutdown_signal()).await;
     let _ = stop_tx.send(true);
+    crate::cmd_daemon::join_roles(roles, config.daemon.shutdown_grace).await;
+    crate::cmd_greenness::join(greenness_tasks).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), heartbeat).await;
     storage.close().await;
     result?;

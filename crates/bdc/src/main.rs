@@ -3,10 +3,14 @@
 //! everything else lives in the `crates/` libraries.
 
 mod cli;
+mod cmd_audit;
+mod cmd_daemon;
+mod cmd_greenness;
 mod collectors;
 mod commands;
 mod output;
 mod schema;
+mod sections;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -5,5 +5,14 @@
 use bdc_storage::SchemaPart;
 
 pub fn parts() -> Vec<&'static SchemaPart> {
-    Vec::new()
+    vec![
+        &bdc_jobs::SCHEMA,
+        &bdc_http::SCHEMA,
+        &bdc_collector_github::SCHEMA,
+        &bdc_collector_git::SCHEMA,
+        &bdc_collector_mailing_list::SCHEMA,
+        &bdc_collector_boost_libraries::SCHEMA,
+        &bdc_audit::AUDIT,
+        &bdc_greenness::store::SCHEMA,
+    ]
 }

@@ -278,7 +278,7 @@ async fn run_scheduled_strict_and_lenient(kind: Kind) {
         .clone();
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.contains("schedule.yaml:") && err.contains("run_boost_mailing_list_tracker"),
+        err.contains("schedule.yaml:") && err.contains("run_cppa_slack_tracker"),
         "{err}"
     );
     // Interval tick: only the interval group's task is due.
@@ -429,7 +429,13 @@ async fn serve_answers_health(kind: Kind) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let env = Env::new(kind).await;
     env.stdout(&["run", "wg21-papers", "--index", &example_index()]);
-    let (mut child, base) = start_serve(&env, &[("HEALTH_CHECK_TOKEN", "s3cret")]);
+    let (mut child, base) = start_serve(
+        &env,
+        &[
+            ("HEALTH_CHECK_TOKEN", "s3cret"),
+            ("BDC_API_TOKEN", "api-s3cret"),
+        ],
+    );
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     let body: serde_json::Value = loop {
@@ -462,6 +468,50 @@ async fn serve_answers_health(kind: Kind) {
     );
     let unauth = client.get(format!("{base}/health/")).send().await.unwrap();
     assert_eq!(unauth.status(), 401);
+    // The dashboard and its domain pages, behind the API token.
+    for page in [
+        "/dashboard/",
+        "/dashboard/runs",
+        "/dashboard/jobs",
+        "/dashboard/greenness",
+        "/dashboard/audit",
+    ] {
+        let r = client.get(format!("{base}{page}")).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{page} without a token");
+        let r = client
+            .get(format!("{base}{page}"))
+            .bearer_auth("api-s3cret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{page}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("<html"), "{page}: {html}");
+    }
+    let runs = client
+        .get(format!(
+            "{base}/dashboard/runs?collector=wg21-papers&status=success"
+        ))
+        .bearer_auth("api-s3cret")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(runs.contains("data-collector=\"wg21-papers\""), "{runs}");
+    let audit = client
+        .get(format!(
+            "{base}/dashboard/audit?table=activity_records&limit=5"
+        ))
+        .bearer_auth("api-s3cret")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(audit.contains("id=\"timeline\""), "{audit}");
     // Graceful shutdown on SIGTERM.
     let _ = StdCommand::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -11,6 +11,12 @@ use bdc_testsupport::{Kind, TestDb};
 use crate::{Row, backend_name, percentile_ms};
 
 pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
+    let mut rows = measure(kind, quick, Duration::from_secs(1), "cached 1 s").await?;
+    rows.extend(measure(kind, quick, Duration::ZERO, "uncached").await?);
+    Ok(rows)
+}
+
+async fn measure(kind: Kind, quick: bool, ttl: Duration, label: &str) -> Result<Vec<Row>> {
     let requests = if quick { 500 } else { 5_000 };
     let db = TestDb::new(kind).await;
     let storage = Storage::connect(db.url(), &ConnectOptions::default()).await?;
@@ -29,9 +35,18 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(bdc_server::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let options = bdc_server::ServerOptions {
+        health_cache_ttl: ttl,
+        ..Default::default()
+    };
+    let server = tokio::spawn(bdc_server::serve_with_options(
+        listener,
+        state,
+        options,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/health/");
     let mut lat = Vec::with_capacity(requests);
@@ -60,17 +75,17 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     };
     Ok(vec![
         mk(
-            "GET /health/ latency p50 (1 client)",
+            &format!("GET /health/ p50, 1 client, {label}"),
             percentile_ms(&lat, 50.0),
             "ms",
         ),
         mk(
-            "GET /health/ latency p99 (1 client)",
+            &format!("GET /health/ p99, 1 client, {label}"),
             percentile_ms(&lat, 99.0),
             "ms",
         ),
         mk(
-            "GET /health/ throughput (1 client)",
+            &format!("GET /health/ 1 client, {label}"),
             requests as f64
                 / total
                     .as_secs_f64()

@@ -11,6 +11,11 @@
 //! prints one row per measurement: what, backend, size, figure, unit.
 //! Later issues add their benchmarks as new modules here.
 
+mod audit;
+mod collectors_mail_git;
+mod daemon;
+mod github;
+mod greenness;
 mod health;
 mod upsert;
 
@@ -26,7 +31,7 @@ struct Args {
     /// Smaller sizes, for a quick smoke run.
     #[arg(long)]
     quick: bool,
-    /// Run only benchmarks whose name contains this (upsert, health).
+    /// Run only benchmarks whose name contains this (upsert, audit, health).
     #[arg(long)]
     only: Option<String>,
     /// sqlite, postgres or both.
@@ -74,6 +79,24 @@ async fn main() -> Result<()> {
     for kind in kinds {
         if wants("upsert") {
             rows.extend(upsert::run(kind, args.quick).await?);
+        }
+        if wants("github") {
+            rows.extend(github::run(kind, args.quick).await?);
+        }
+        if wants("audit") {
+            rows.extend(audit::run(kind, args.quick).await?);
+        }
+        if wants("mbox") {
+            rows.extend(collectors_mail_git::mbox(kind, args.quick).await?);
+        }
+        if wants("git-history") {
+            rows.extend(collectors_mail_git::git_history(kind, args.quick).await?);
+        }
+        if wants("daemon") {
+            rows.extend(daemon::run(kind, args.quick).await?);
+        }
+        if wants("greenness") {
+            rows.extend(greenness::run(kind, args.quick).await?);
         }
         if wants("health") {
             rows.extend(health::run(kind, args.quick).await?);

@@ -476,6 +476,7 @@ async fn runner_records_the_run(kind: Kind) {
         .runs()
         .list(&RunFilter {
             collector: Some(NAME.into()),
+            status: None,
             limit: Some(10),
         })
         .await

@@ -17,7 +17,7 @@
 //!   with a warning; failed tasks are recorded and logged, and the command
 //!   still exits 0 so one broken collector does not page for the others.
 
-use bdc_schedule::{Due, DueContext, Schedule, Task};
+use bdc_schedule::{Due, DueContext, Schedule, ScheduleKind, Task};
 
 use crate::{Lookup, RunReport, RunRequest, Runner, RunnerError};
 
@@ -29,6 +29,9 @@ pub struct ScheduledOptions {
     pub due: DueContext,
     /// Label of the schedule file for messages.
     pub file_label: String,
+    /// Only tasks of these kinds can be due (`None` = all). The daemon's
+    /// scheduler enqueues calendar, interval and release slots separately.
+    pub kinds: Option<Vec<ScheduleKind>>,
 }
 
 /// What happened to one task.
@@ -124,7 +127,16 @@ pub async fn run_scheduled(
 
     let mut report = ScheduledReport::default();
     for group in groups {
-        let decisions = group.due_tasks(&opts.due);
+        let decisions: Vec<(&Task, Due)> = group
+            .due_tasks(&opts.due)
+            .into_iter()
+            .map(|(task, due)| match (&opts.kinds, due) {
+                (Some(kinds), Due::Due) if !kinds.contains(&task.kind) => {
+                    (task, Due::NotDue("not in this slot's schedule kinds"))
+                }
+                (_, due) => (task, due),
+            })
+            .collect();
         let any_due = decisions.iter().any(|(_, d)| matches!(d, Due::Due));
         let group_run = if any_due {
             Some(

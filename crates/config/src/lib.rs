@@ -74,6 +74,30 @@ pub struct HealthConfig {
     pub worker_live_window: Duration,
 }
 
+/// Scheduler / worker settings (`bdc serve`, `bdc worker`, `bdc scheduler`).
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// `BDC_JOB_LEASE_SECONDS`: lease of a claimed job (renewed while it runs).
+    pub job_lease: Duration,
+    /// `BDC_JOB_MAX_ATTEMPTS`: attempts before a job is dead.
+    pub job_max_attempts: u32,
+    /// `BDC_JOB_RETRY_BASE_SECONDS`: backoff base after a failed attempt.
+    pub job_retry_base: Duration,
+    /// `BDC_SCHEDULER_TICK_SECONDS`: how often the schedule is evaluated.
+    pub scheduler_tick: Duration,
+    /// `BDC_WORKER_POLL_SECONDS`: idle poll interval of workers.
+    pub worker_poll: Duration,
+    /// `BDC_SHUTDOWN_GRACE_SECONDS`: time an in-flight job gets on SIGTERM.
+    pub shutdown_grace: Duration,
+    /// `BDC_RELEASE_REPO`: git repository whose release tags trigger
+    /// `on_release` tasks (unset = no release watcher).
+    pub release_repo: Option<String>,
+    /// `BDC_RELEASE_TAG_PREFIX`: only tags with this prefix are releases.
+    pub release_tag_prefix: String,
+    /// `BDC_RELEASE_POLL_SECONDS`: how often the release watcher looks.
+    pub release_poll: Duration,
+}
+
 /// All of `bdc`'s configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -97,7 +121,11 @@ pub struct Config {
     pub schedule_strict: bool,
     /// `BDC_BIND`; default `127.0.0.1:8000`.
     pub bind: SocketAddr,
+    /// `BDC_API_TOKEN`: bearer token of the HTTP APIs and the dashboard
+    /// (unset: they refuse every request).
+    pub api_token: Option<Secret>,
     pub health: HealthConfig,
+    pub daemon: DaemonConfig,
     /// Ignored legacy variables that were set (for a start-up warning).
     pub ignored_present: Vec<&'static str>,
 }
@@ -174,6 +202,35 @@ impl Config {
                 None => Duration::from_secs(30),
             },
         };
+        let secs = |var: &'static str, default: f64| -> Result<Duration, ConfigError> {
+            match get(var) {
+                Some(v) => parse_seconds(var, &v),
+                None => Ok(Duration::from_secs_f64(default)),
+            }
+        };
+        let daemon = DaemonConfig {
+            job_lease: secs("BDC_JOB_LEASE_SECONDS", 60.0)?,
+            job_max_attempts: match get("BDC_JOB_MAX_ATTEMPTS") {
+                Some(v) => match parse_u32("BDC_JOB_MAX_ATTEMPTS", &v)? {
+                    0 => {
+                        return Err(ConfigError {
+                            var: "BDC_JOB_MAX_ATTEMPTS",
+                            value: v,
+                            reason: "must be at least 1".into(),
+                        });
+                    }
+                    n => n,
+                },
+                None => 3,
+            },
+            job_retry_base: secs("BDC_JOB_RETRY_BASE_SECONDS", 30.0)?,
+            scheduler_tick: secs("BDC_SCHEDULER_TICK_SECONDS", 30.0)?,
+            worker_poll: secs("BDC_WORKER_POLL_SECONDS", 2.0)?,
+            shutdown_grace: secs("BDC_SHUTDOWN_GRACE_SECONDS", 30.0)?,
+            release_repo: get("BDC_RELEASE_REPO"),
+            release_tag_prefix: get("BDC_RELEASE_TAG_PREFIX").unwrap_or_else(|| "boost-".into()),
+            release_poll: secs("BDC_RELEASE_POLL_SECONDS", 3600.0)?,
+        };
         let schedule_strict = match get("BOOST_COLLECTOR_SCHEDULE_STRICT") {
             Some(v) => parse_bool("BOOST_COLLECTOR_SCHEDULE_STRICT", &v)?,
             None => false,
@@ -200,7 +257,9 @@ impl Config {
             ),
             schedule_strict,
             bind,
+            api_token: get("BDC_API_TOKEN").map(Secret::new),
             health,
+            daemon,
             ignored_present: IGNORED_VARS
                 .iter()
                 .copied()
@@ -352,6 +411,9 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("BOOST_COLLECTOR_SCHEDULE_STRICT", "2"),
             ("BDC_WORKER_LIVE_SECONDS", "1e300"),
+            ("BDC_JOB_LEASE_SECONDS", "x"),
+            ("BDC_JOB_MAX_ATTEMPTS", "0"),
+            ("BDC_SCHEDULER_TICK_SECONDS", "0"),
         ];
         for (var, value) in cases {
             let err = cfg(&[(var, value)]).unwrap_err();

@@ -384,9 +384,35 @@ pub(crate) struct Cache {
     slot: tokio::sync::Mutex<Option<Rendered>>,
 }
 
-async fn render(state: &AppState) -> Rendered {
+async fn render(state: &AppState, extra: &[crate::ExtraCheck]) -> Rendered {
     let (code, report) = check(state).await;
-    let (code, body) = match serde_json::to_vec(&report) {
+    let serialized = if extra.is_empty() {
+        serde_json::to_vec(&report)
+    } else {
+        // Optional extra checks (never Tier A keys, never part of `status`).
+        let db_ok = report.checks.database.ok;
+        let mut values = Vec::with_capacity(extra.len());
+        for c in extra {
+            let value = if db_ok {
+                match tokio::time::timeout(DATABASE_TIMEOUT, (c.run)()).await {
+                    Ok(v) => v,
+                    Err(_) => serde_json::json!({"error": "timed out"}),
+                }
+            } else {
+                serde_json::json!({"skipped": DATABASE_UNAVAILABLE})
+            };
+            values.push((c.key.clone(), value));
+        }
+        serde_json::to_value(&report).and_then(|mut v| {
+            if let Some(checks) = v.get_mut("checks").and_then(|c| c.as_object_mut()) {
+                for (key, value) in values {
+                    checks.entry(key).or_insert(value);
+                }
+            }
+            serde_json::to_vec(&v)
+        })
+    };
+    let (code, body) = match serialized {
         Ok(body) => (code, Bytes::from(body)),
         Err(e) => {
             tracing::error!(error = %e, "health: cannot serialize the report");
@@ -406,9 +432,14 @@ async fn render(state: &AppState) -> Rendered {
 
 impl Cache {
     /// The report, and whether it came from the cache.
-    async fn get(&self, state: &AppState, ttl: Duration) -> (Rendered, bool) {
+    async fn get(
+        &self,
+        state: &AppState,
+        ttl: Duration,
+        extra: &[crate::ExtraCheck],
+    ) -> (Rendered, bool) {
         if ttl.is_zero() {
-            return (render(state).await, false);
+            return (render(state, extra).await, false);
         }
         // Held across the computation: concurrent requests wait for it and
         // then share its result.
@@ -418,7 +449,7 @@ impl Cache {
         {
             return (cached.clone(), true);
         }
-        let fresh = render(state).await;
+        let fresh = render(state, extra).await;
         *slot = Some(fresh.clone());
         (fresh, false)
     }
@@ -474,7 +505,11 @@ async fn health_handler(State(ctx): State<Ctx>, headers: HeaderMap) -> Response 
     }
     let (rendered, cached) = ctx
         .health_cache
-        .get(&ctx.app, ctx.options.health_cache_ttl)
+        .get(
+            &ctx.app,
+            ctx.options.health_cache_ttl,
+            &ctx.options.extra_checks,
+        )
         .await;
     metrics::counter!("bdc_health_checks_total", "status" => rendered.status.as_str()).increment(1);
     let mut response = (

@@ -64,6 +64,10 @@
 //!   The whole object is `{"error": "..."}` when the query failed (5 s
 //!   bound) and `{"skipped": "database unavailable"}` when the database
 //!   check failed. Not critical.
+//! - Optional extra keys ([`ServerOptions::extra_checks`], e.g.
+//!   `audit_coverage` from the audit trail) may appear in `checks`; they
+//!   never change `status` and are `{"skipped": "database unavailable"}`
+//!   when the database check fails.
 //! - When the database check fails, the dependent checks are not run:
 //!   `celery_workers` is `{"ok": false, "workers": [], "responded": 0,
 //!   "expected": N, "error": "database unavailable"}`, `collector_groups` is
@@ -148,6 +152,23 @@ pub struct ServerOptions {
     /// crate does not depend on the domains. They get the same request
     /// tracing as the built-in routes.
     pub extra_routes: Vec<Router>,
+    /// Optional extra `/health/` checks contributed by other crates (e.g.
+    /// the audit trail's `audit_coverage`), each added under its own key in
+    /// `checks`. Never part of `status`, never replaces a Tier A key, and
+    /// skipped (`{"skipped": "database unavailable"}`) when the database
+    /// check fails.
+    pub extra_checks: Vec<ExtraCheck>,
+}
+
+/// An extra `/health/` check: its key in `checks` and a function computing
+/// its JSON value.
+#[derive(Clone)]
+pub struct ExtraCheck {
+    pub key: String,
+    #[allow(clippy::type_complexity)]
+    pub run: Arc<
+        dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = serde_json::Value> + Send>> + Send + Sync,
+    >,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -155,6 +176,10 @@ impl std::fmt::Debug for ServerOptions {
         f.debug_struct("ServerOptions")
             .field("health_cache_ttl", &self.health_cache_ttl)
             .field("extra_routes", &self.extra_routes.len())
+            .field(
+                "extra_checks",
+                &self.extra_checks.iter().map(|c| &c.key).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -164,6 +189,7 @@ impl Default for ServerOptions {
         Self {
             health_cache_ttl: health::CACHE_TTL,
             extra_routes: Vec::new(),
+            extra_checks: Vec::new(),
         }
     }
 }

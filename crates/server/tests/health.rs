@@ -692,3 +692,36 @@ async fn huge_windows_are_clamped(kind: Kind) {
     assert_eq!(body["checks"]["collector_meta"]["any_stale"], false);
     fx.shutdown().await;
 }
+
+both!(extra_checks_add_optional_keys);
+async fn extra_checks_add_optional_keys(kind: Kind) {
+    let check = bdc_server::ExtraCheck {
+        key: "audit_coverage".into(),
+        run: Arc::new(|| Box::pin(async { serde_json::json!({"ok": true, "covered": ["t"]}) })),
+    };
+    let fx = Fixture::with(
+        kind,
+        &[("HEALTH_CELERY_MIN_WORKERS", "0")],
+        None,
+        None,
+        ServerOptions {
+            health_cache_ttl: Duration::ZERO,
+            extra_checks: vec![check],
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let (code, body) = fx.health().await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["checks"]["audit_coverage"]["covered"][0], "t");
+    for key in [
+        "database",
+        "celery_workers",
+        "collector_groups",
+        "collector_meta",
+        "pinecone_sync",
+    ] {
+        assert!(body["checks"].get(key).is_some(), "{key} missing: {body}");
+    }
+    fx.shutdown().await;
+}

@@ -30,7 +30,12 @@ impl RunStatus {
         }
     }
 
-    fn parse(s: &str) -> Result<Self> {
+    /// Parse a status name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::parse_stored(s).ok()
+    }
+
+    fn parse_stored(s: &str) -> Result<Self> {
         Ok(match s {
             "running" => Self::Running,
             "success" => Self::Success,
@@ -94,6 +99,8 @@ pub struct RunRecord {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub collector: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
     pub limit: Option<u32>,
 }
 
@@ -116,7 +123,7 @@ macro_rules! run_from_row {
             worker_id: row.try_get("worker_id").ctx("decoding a run")?,
             started_at: row.try_get("started_at").ctx("decoding a run")?,
             finished_at: row.try_get("finished_at").ctx("decoding a run")?,
-            status: RunStatus::parse(&status)?,
+            status: RunStatus::parse_stored(&status)?,
             failure_category: match category {
                 Some(c) => Some(c.parse().map_err(|e| StorageError::Corrupt {
                     context: "decoding a run",
@@ -202,12 +209,14 @@ impl RunStore<'_> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM collector_runs
              WHERE ($1 IS NULL OR collector = $1 OR command = $1)
+               AND ($3 IS NULL OR status = $3)
              ORDER BY started_at DESC, id DESC LIMIT $2"
         );
         on_pool!(self.storage, p => {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(filter.collector.as_deref())
                 .bind(limit)
+                .bind(filter.status.map(RunStatus::as_str))
                 .fetch_all(p)
                 .await
                 .ctx("listing runs")?;
@@ -232,6 +241,37 @@ impl RunStore<'_> {
                 None => None,
             })
         })
+    }
+
+    /// The latest run of every collector that ever ran, by collector name.
+    pub async fn latest_per_collector(&self) -> Result<Vec<RunRecord>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM collector_runs r
+             WHERE r.id = (SELECT MAX(id) FROM collector_runs r2 WHERE r2.collector = r.collector)
+             ORDER BY collector"
+        );
+        on_pool!(self.storage, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(p)
+                .await
+                .ctx("listing the latest runs")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(run_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// When `collector` last succeeded.
+    pub async fn last_success(&self, collector: &str) -> Result<Option<DateTime<Utc>>> {
+        on_pool!(self.storage, p => sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
+            "SELECT MAX(finished_at) FROM collector_runs WHERE collector = $1 AND status = 'success'",
+        )
+        .bind(collector)
+        .fetch_one(p)
+        .await)
+        .ctx("reading the last success")
     }
 
     /// Mark runs still `running` that a dead process left behind.

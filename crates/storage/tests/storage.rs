@@ -295,6 +295,7 @@ async fn runs_and_groups(kind: Kind) {
         .runs()
         .list(&RunFilter {
             collector: Some("run_wg21_paper_tracker".into()),
+            status: None,
             limit: None,
         })
         .await

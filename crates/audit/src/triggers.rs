@@ -1,0 +1,768 @@
+//! Trigger generation and installation (coverage of a table).
+//!
+//! * PostgreSQL: one generic plpgsql function `bdc_audit_capture()`
+//!   (migration 1) and one row trigger `bdc_audit` per covered table whose
+//!   arguments carry the primary-key columns, the excluded and masked
+//!   columns and `require_actor`.
+//! * SQLite: three triggers per table (`bdc_audit_insert_<t>`,
+//!   `…_update_<t>`, `…_delete_<t>`) with explicit column lists, because
+//!   SQLite triggers cannot iterate columns. A column added or removed
+//!   makes them stale: `bdc migrate` regenerates them and `bdc audit
+//!   verify` reports stale ones.
+//!
+//! Every identifier is quoted (`"` doubled) and every name inside a string
+//! literal has `'` doubled, so a table called `a"b; drop` is harmless.
+
+use bdc_storage::{Backend, Storage, Tx, on_pool, on_tx};
+use sqlx::AssertSqlSafe;
+
+use crate::config::{AuditConfig, MASK, TableConfig};
+use crate::{AuditError, Ctx, Result};
+
+/// SQLite's limit on function arguments (127) allows 63 key/value pairs in
+/// one `json_object`.
+const SQLITE_MAX_COLUMNS: usize = 63;
+
+/// Quote an SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quote an SQL string literal.
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A column of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// Declared type (SQLite) or type name (PostgreSQL), lower case.
+    pub decl_type: String,
+}
+
+/// What the trigger generator needs to know about a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// Primary-key columns, in key order.
+    pub primary_key: Vec<String>,
+}
+
+/// Read a table's columns and primary key; errors when the table does not
+/// exist or has no primary key.
+pub async fn table_info(storage: &Storage, table: &str) -> Result<TableInfo> {
+    let (columns, primary_key): (Vec<Column>, Vec<String>) = match storage.pool() {
+        bdc_storage::Pool::Sqlite(p) => {
+            let rows: Vec<(String, String, i64)> =
+                sqlx::query_as("SELECT name, type, pk FROM pragma_table_info($1) ORDER BY cid")
+                    .bind(table)
+                    .fetch_all(p)
+                    .await
+                    .ctx("reading a table's columns")?;
+            let kind: Option<String> =
+                sqlx::query_scalar("SELECT type FROM sqlite_master WHERE name = $1")
+                    .bind(table)
+                    .fetch_optional(p)
+                    .await
+                    .ctx("reading a table's kind")?;
+            if kind.as_deref() != Some("table") {
+                return Err(AuditError::NoSuchTable {
+                    table: table.to_owned(),
+                });
+            }
+            let mut pk: Vec<(i64, String)> = rows
+                .iter()
+                .filter(|r| r.2 > 0)
+                .map(|r| (r.2, r.0.clone()))
+                .collect();
+            pk.sort();
+            (
+                rows.into_iter()
+                    .map(|(name, t, _)| Column {
+                        name,
+                        decl_type: t.to_lowercase(),
+                    })
+                    .collect(),
+                pk.into_iter().map(|(_, n)| n).collect(),
+            )
+        }
+        bdc_storage::Pool::Postgres(p) => {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+                   FROM pg_attribute a
+                   JOIN pg_class c ON c.oid = a.attrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relname = $1 AND n.nspname = current_schema()
+                    AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+                  ORDER BY a.attnum",
+            )
+            .bind(table)
+            .fetch_all(p)
+            .await
+            .ctx("reading a table's columns")?;
+            if rows.is_empty() {
+                return Err(AuditError::NoSuchTable {
+                    table: table.to_owned(),
+                });
+            }
+            let pk: Vec<String> = sqlx::query_scalar(
+                "SELECT a.attname::text
+                   FROM pg_index i
+                   JOIN pg_class c ON c.oid = i.indrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                  WHERE c.relname = $1 AND n.nspname = current_schema() AND i.indisprimary
+                  ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            )
+            .bind(table)
+            .fetch_all(p)
+            .await
+            .ctx("reading a table's primary key")?;
+            (
+                rows.into_iter()
+                    .map(|(name, t)| Column {
+                        name,
+                        decl_type: t.to_lowercase(),
+                    })
+                    .collect(),
+                pk,
+            )
+        }
+    };
+    if primary_key.is_empty() {
+        return Err(AuditError::NoPrimaryKey {
+            table: table.to_owned(),
+        });
+    }
+    Ok(TableInfo {
+        name: table.to_owned(),
+        columns,
+        primary_key,
+    })
+}
+
+/// Check the redaction of `info` against its columns.
+fn check_redaction(info: &TableInfo, cfg: &TableConfig) -> Result<()> {
+    for (list, what) in [(&cfg.exclude, "exclude"), (&cfg.mask, "mask")] {
+        for col in list {
+            if !info.columns.iter().any(|c| &c.name == col) {
+                return Err(AuditError::UnknownColumn {
+                    table: info.name.clone(),
+                    column: col.clone(),
+                    what,
+                });
+            }
+            if info.primary_key.contains(col) {
+                return Err(AuditError::PrimaryKeyRedacted {
+                    table: info.name.clone(),
+                    column: col.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The SQLite trigger names of a table.
+pub fn sqlite_trigger_names(table: &str) -> [String; 3] {
+    [
+        format!("bdc_audit_insert_{table}"),
+        format!("bdc_audit_update_{table}"),
+        format!("bdc_audit_delete_{table}"),
+    ]
+}
+
+/// Name of the PostgreSQL trigger (one per table).
+pub const PG_TRIGGER: &str = "bdc_audit";
+
+/// A PostgreSQL `text[]` literal (`'{"a","b"}'`) with every element quoted.
+fn pg_array_literal(items: &[String]) -> String {
+    let parts: Vec<String> = items
+        .iter()
+        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    quote_literal(&format!("{{{}}}", parts.join(",")))
+}
+
+fn pg_text_array(items: &[String]) -> String {
+    if items.is_empty() {
+        "ARRAY[]::text[]".to_owned()
+    } else {
+        let parts: Vec<String> = items.iter().map(|s| quote_literal(s)).collect();
+        format!("ARRAY[{}]::text[]", parts.join(", "))
+    }
+}
+
+/// Everything needed to generate a table's trigger SQL.
+#[derive(Debug, Clone)]
+pub struct TriggerSpec {
+    pub info: TableInfo,
+    pub redaction: TableConfig,
+    pub require_actor: bool,
+}
+
+impl TriggerSpec {
+    pub fn new(info: TableInfo, cfg: &AuditConfig) -> Result<TriggerSpec> {
+        let redaction = cfg.table(&info.name);
+        check_redaction(&info, &redaction)?;
+        Ok(TriggerSpec {
+            info,
+            redaction,
+            require_actor: cfg.require_actor,
+        })
+    }
+
+    fn audited(&self) -> impl Iterator<Item = &Column> {
+        self.info
+            .columns
+            .iter()
+            .filter(|c| !self.redaction.exclude.contains(&c.name))
+    }
+
+    /// The trigger SQL for `backend` (drops and recreates: idempotent).
+    pub fn sql(&self, backend: Backend) -> Result<String> {
+        match backend {
+            Backend::Postgres => Ok(self.pg_sql()),
+            Backend::Sqlite => self.sqlite_sql(),
+        }
+    }
+
+    fn pg_sql(&self) -> String {
+        let t = quote_ident(&self.info.name);
+        format!(
+            "DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {t};\n\
+             CREATE TRIGGER {PG_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {t} FOR EACH ROW\n  \
+             EXECUTE FUNCTION bdc_audit_capture({}, {}, {}, '{}');\n",
+            pg_array_literal(&self.info.primary_key),
+            pg_array_literal(&self.redaction.exclude),
+            pg_array_literal(&self.redaction.mask),
+            self.require_actor
+        )
+    }
+
+    /// `r."col"` or, for a masked column, the mask when not NULL.
+    fn sqlite_value(&self, prefix: &str, col: &Column) -> String {
+        let v = format!("{prefix}.{}", quote_ident(&col.name));
+        if self.redaction.mask.contains(&col.name) {
+            format!(
+                "CASE WHEN {v} IS NULL THEN NULL ELSE {} END",
+                quote_literal(MASK)
+            )
+        } else if col.decl_type.is_empty() || col.decl_type.contains("blob") {
+            // JSON cannot hold BLOBs: store their hex.
+            format!("CASE WHEN typeof({v}) = 'blob' THEN hex({v}) ELSE {v} END")
+        } else {
+            v
+        }
+    }
+
+    fn sqlite_row_json(&self, prefix: &str) -> String {
+        let pairs: Vec<String> = self
+            .audited()
+            .map(|c| {
+                format!(
+                    "{}, {}",
+                    quote_literal(&c.name),
+                    self.sqlite_value(prefix, c)
+                )
+            })
+            .collect();
+        format!("json_object({})", pairs.join(", "))
+    }
+
+    fn sqlite_pk_json(&self, prefix: &str) -> String {
+        let pairs: Vec<String> = self
+            .info
+            .primary_key
+            .iter()
+            .map(|c| format!("{}, {prefix}.{}", quote_literal(c), quote_ident(c)))
+            .collect();
+        format!("json_object({})", pairs.join(", "))
+    }
+
+    /// The statements every trigger (and a baseline) starts with: refuse an
+    /// anonymous write when required, open the audit transaction once.
+    fn sqlite_header(&self) -> String {
+        let mut out = String::new();
+        if self.require_actor {
+            out.push_str(&format!(
+                "  SELECT RAISE(ABORT, {}) WHERE (SELECT actor FROM bdc_tx_context WHERE id = 1) IS NULL;\n",
+                quote_literal(&format!(
+                    "bdc audit: write to table {} without an actor (require_actor is on)",
+                    self.info.name
+                ))
+            ));
+        }
+        out.push_str(SQLITE_OPEN_AUDIT_TX);
+        out
+    }
+
+    fn sqlite_sql(&self) -> Result<String> {
+        let n = self.audited().count();
+        if n > SQLITE_MAX_COLUMNS {
+            return Err(AuditError::TooManyColumns {
+                table: self.info.name.clone(),
+                count: n,
+                max: SQLITE_MAX_COLUMNS,
+            });
+        }
+        let t = quote_ident(&self.info.name);
+        let tl = quote_literal(&self.info.name);
+        let [ins, upd, del] = sqlite_trigger_names(&self.info.name).map(|n| quote_ident(&n));
+        let header = self.sqlite_header();
+        let mut sorted: Vec<&Column> = self.audited().collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        let differs = |c: &Column| format!("OLD.{q} IS NOT NEW.{q}", q = quote_ident(&c.name));
+        let when: Vec<String> = sorted.iter().map(|c| differs(c)).collect();
+        let fields: Vec<String> = sorted
+            .iter()
+            .map(|c| {
+                format!(
+                    "SELECT {} AS f WHERE {}",
+                    quote_literal(&c.name),
+                    differs(c)
+                )
+            })
+            .collect();
+        let prev: Vec<String> = sorted
+            .iter()
+            .map(|c| {
+                format!(
+                    "SELECT {} AS f, {} AS v WHERE {}",
+                    quote_literal(&c.name),
+                    self.sqlite_value("OLD", c),
+                    differs(c)
+                )
+            })
+            .collect();
+        let insert_change = |op: &str, pk: String, after: String, fields: String, from: String| {
+            format!(
+                "  INSERT INTO audit_changes (transaction_id, table_name, table_pk, op, data_after, changed_fields, changed_from)\n  \
+                 VALUES ((SELECT audit_tx FROM bdc_tx_context WHERE id = 1), {tl}, {pk}, '{op}', {after}, {fields}, {from});\n"
+            )
+        };
+        let mut sql = String::new();
+        for name in [&ins, &upd, &del] {
+            sql.push_str(&format!("DROP TRIGGER IF EXISTS {name};\n"));
+        }
+        sql.push_str(&format!(
+            "CREATE TRIGGER {ins} AFTER INSERT ON {t} BEGIN\n{header}{}END;\n",
+            insert_change(
+                "INSERT",
+                self.sqlite_pk_json("NEW"),
+                self.sqlite_row_json("NEW"),
+                "NULL".into(),
+                "NULL".into()
+            )
+        ));
+        sql.push_str(&format!(
+            "CREATE TRIGGER {upd} AFTER UPDATE ON {t} WHEN {} BEGIN\n{header}{}END;\n",
+            when.join(" OR "),
+            insert_change(
+                "UPDATE",
+                self.sqlite_pk_json("NEW"),
+                self.sqlite_row_json("NEW"),
+                format!(
+                    "(SELECT json_group_array(f) FROM ({}))",
+                    fields.join(" UNION ALL ")
+                ),
+                format!(
+                    "(SELECT json_group_object(f, v) FROM ({}))",
+                    prev.join(" UNION ALL ")
+                ),
+            )
+        ));
+        sql.push_str(&format!(
+            "CREATE TRIGGER {del} AFTER DELETE ON {t} BEGIN\n{header}{}END;\n",
+            insert_change(
+                "DELETE",
+                self.sqlite_pk_json("OLD"),
+                "NULL".into(),
+                "NULL".into(),
+                self.sqlite_row_json("OLD")
+            )
+        ));
+        Ok(sql)
+    }
+
+    /// SQL inserting one baseline change per existing row (run inside the
+    /// actor-carrying transaction).
+    pub fn baseline_sql(&self, backend: Backend) -> String {
+        let t = quote_ident(&self.info.name);
+        let tl = quote_literal(&self.info.name);
+        match backend {
+            Backend::Postgres => {
+                let pk: Vec<String> = self
+                    .info
+                    .primary_key
+                    .iter()
+                    .map(|c| format!("{}, r.{}", quote_literal(c), quote_ident(c)))
+                    .collect();
+                format!(
+                    "INSERT INTO audit_changes (transaction_id, table_name, table_pk, op, is_baseline, data_after)\n\
+                     SELECT bdc_audit_tx_id(nullif(current_setting('bdc.actor', true), '')::jsonb), {tl},\n  \
+                     jsonb_build_object({}), 'INSERT', true,\n  \
+                     bdc_audit_redact(to_jsonb(r) - {}, ARRAY[]::text[], {})\n\
+                     FROM {t} AS r",
+                    pk.join(", "),
+                    pg_text_array(&self.redaction.exclude),
+                    pg_text_array(&self.redaction.mask),
+                )
+            }
+            Backend::Sqlite => format!(
+                "{}INSERT INTO audit_changes (transaction_id, table_name, table_pk, op, is_baseline, data_after)\n\
+                 SELECT (SELECT audit_tx FROM bdc_tx_context WHERE id = 1), {tl}, {}, 'INSERT', 1, {}\n\
+                 FROM {t} AS r;\n",
+                SQLITE_OPEN_AUDIT_TX,
+                self.sqlite_pk_json("r"),
+                self.sqlite_row_json("r"),
+            ),
+        }
+    }
+}
+
+/// Open the audit transaction of the current SQLite write transaction
+/// (once): insert it with the context's actor and remember its id.
+pub(crate) const SQLITE_OPEN_AUDIT_TX: &str = "  INSERT INTO audit_transactions (actor, actor_type, actor_id)\n    \
+     SELECT actor, json_extract(actor, '$.type'), coalesce(json_extract(actor, '$.collector'), json_extract(actor, '$.user'), json_extract(actor, '$.caller'), json_extract(actor, '$.component'))\n    \
+     FROM bdc_tx_context WHERE id = 1 AND audit_tx IS NULL;\n  \
+     UPDATE bdc_tx_context SET audit_tx = (SELECT max(id) FROM audit_transactions) WHERE id = 1 AND audit_tx IS NULL;\n";
+
+/// The outcome of covering one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covered {
+    pub table: String,
+    /// The trigger SQL (what `--dry-run` prints).
+    pub sql: String,
+    /// The SQL installed before, if the table was covered already.
+    pub previous_sql: Option<String>,
+    /// Whether anything changed (false: the same triggers were installed).
+    pub changed: bool,
+    /// Baseline changes recorded (first coverage of a table with rows).
+    pub baseline_rows: u64,
+}
+
+impl Covered {
+    /// A line diff of the previous and the new SQL (`-`/`+` lines).
+    pub fn diff(&self) -> String {
+        let old: Vec<&str> = self
+            .previous_sql
+            .as_deref()
+            .map(|s| s.lines().collect())
+            .unwrap_or_default();
+        let new: Vec<&str> = self.sql.lines().collect();
+        let mut out = String::new();
+        for l in &old {
+            if !new.contains(l) {
+                out.push_str(&format!("-{l}\n"));
+            }
+        }
+        for l in &new {
+            if !old.contains(l) {
+                out.push_str(&format!("+{l}\n"));
+            }
+        }
+        out
+    }
+}
+
+async fn registered_sql(tx: &mut Tx, table: &str) -> Result<Option<String>> {
+    on_tx!(tx, t => sqlx::query_scalar::<_, String>(
+        "SELECT trigger_sql FROM audit_covered_tables WHERE table_name = $1")
+        .bind(table)
+        .fetch_optional(&mut **t)
+        .await)
+    .ctx("reading the covered tables")
+}
+
+/// Generate (and unless `dry_run` install) the triggers of `tables`.
+///
+/// Each table is covered in its own transaction (carrying `storage`'s
+/// actor): the trigger is (re)created, the table is registered, and when
+/// it is covered for the first time and has rows, a baseline is recorded
+/// in the same transaction. Idempotent: running it again changes nothing.
+pub async fn cover_tables(
+    storage: &Storage,
+    cfg: &AuditConfig,
+    tables: &[String],
+    dry_run: bool,
+) -> Result<Vec<Covered>> {
+    let backend = storage.backend();
+    let mut out = Vec::new();
+    for table in tables {
+        let info = table_info(storage, table).await?;
+        let spec = TriggerSpec::new(info, cfg)?;
+        let sql = spec.sql(backend)?;
+        let mut tx = storage.begin().await?;
+        let previous_sql = registered_sql(&mut tx, table).await?;
+        let installed = trigger_present(&mut tx, table).await?;
+        let changed = previous_sql.as_deref() != Some(sql.as_str()) || !installed;
+        let mut baseline_rows = 0;
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            if changed {
+                on_tx!(&mut tx, t => sqlx::raw_sql(AssertSqlSafe(sql.clone())).execute(&mut **t).await.map(|_| ()))
+                    .ctx("installing audit triggers")?;
+                let upsert = match backend {
+                    Backend::Postgres => {
+                        "INSERT INTO audit_covered_tables (table_name, trigger_sql) VALUES ($1, $2)
+                         ON CONFLICT (table_name) DO UPDATE SET trigger_sql = excluded.trigger_sql, installed_at = now()"
+                    }
+                    Backend::Sqlite => {
+                        "INSERT INTO audit_covered_tables (table_name, trigger_sql) VALUES ($1, $2)
+                         ON CONFLICT (table_name) DO UPDATE SET trigger_sql = excluded.trigger_sql,
+                           installed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+                    }
+                };
+                on_tx!(&mut tx, t => sqlx::query(upsert).bind(table).bind(&sql).execute(&mut **t).await.map(|_| ()))
+                    .ctx("registering a covered table")?;
+            }
+            if previous_sql.is_none() {
+                baseline_rows = baseline_in(&mut tx, &spec).await?;
+            }
+            tx.commit().await?;
+            tracing::info!(table = %table, changed, baseline_rows, "audit triggers installed");
+        }
+        out.push(Covered {
+            table: table.clone(),
+            sql,
+            previous_sql,
+            changed,
+            baseline_rows,
+        });
+    }
+    Ok(out)
+}
+
+async fn baseline_in(tx: &mut Tx, spec: &TriggerSpec) -> Result<u64> {
+    let backend = tx.backend();
+    let count_sql = format!("SELECT COUNT(*) FROM {}", quote_ident(&spec.info.name));
+    let rows: i64 = on_tx!(tx, t => sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql))
+        .fetch_one(&mut **t)
+        .await)
+    .ctx("counting rows for a baseline")?;
+    if rows == 0 {
+        return Ok(0);
+    }
+    let sql = spec.baseline_sql(backend);
+    on_tx!(tx, t => sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await.map(|_| ()))
+        .ctx("recording a baseline")?;
+    Ok(rows as u64)
+}
+
+/// Record a baseline of `table` explicitly (`bdc audit baseline`): one
+/// synthetic INSERT change per existing row, marked as baseline, in one
+/// transaction.
+pub async fn baseline(storage: &Storage, cfg: &AuditConfig, table: &str) -> Result<u64> {
+    let info = table_info(storage, table).await?;
+    let spec = TriggerSpec::new(info, cfg)?;
+    let mut tx = storage.begin().await?;
+    let n = baseline_in(&mut tx, &spec).await?;
+    tx.commit().await?;
+    tracing::info!(table = %table, rows = n, "audit baseline recorded");
+    Ok(n)
+}
+
+async fn trigger_present(tx: &mut Tx, table: &str) -> Result<bool> {
+    match tx {
+        Tx::Sqlite(t) => {
+            let [a, b, c] = sqlite_trigger_names(table);
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = $1 AND name IN ($2, $3, $4)",
+            )
+            .bind(table)
+            .bind(a)
+            .bind(b)
+            .bind(c)
+            .fetch_one(&mut **t)
+            .await
+            .ctx("looking for audit triggers")?;
+            Ok(n == 3)
+        }
+        Tx::Postgres(t) => {
+            let n: i64 = sqlx::query_scalar(PG_TRIGGER_COUNT)
+                .bind(table)
+                .fetch_one(&mut **t)
+                .await
+                .ctx("looking for audit triggers")?;
+            Ok(n == 1)
+        }
+    }
+}
+
+const PG_TRIGGER_COUNT: &str = "SELECT COUNT(*) FROM pg_trigger g
+      JOIN pg_class c ON c.oid = g.tgrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relname = $1 AND n.nspname = current_schema()
+       AND g.tgname = 'bdc_audit' AND NOT g.tgisinternal AND g.tgenabled <> 'D'";
+
+/// Coverage of one table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "detail")]
+pub enum Coverage {
+    /// Triggers present and current.
+    Covered,
+    /// No audit trigger on the table.
+    Missing,
+    /// Triggers present but generated for another column set or
+    /// configuration: run `bdc audit gen-triggers`.
+    Stale(String),
+    /// The table does not exist.
+    NoTable,
+    /// The table cannot be covered (e.g. no primary key).
+    Invalid(String),
+}
+
+impl Coverage {
+    pub fn is_covered(&self) -> bool {
+        matches!(self, Coverage::Covered)
+    }
+}
+
+/// Check the capture of each of `tables`.
+pub async fn verify(
+    storage: &Storage,
+    cfg: &AuditConfig,
+    tables: &[String],
+) -> Result<Vec<(String, Coverage)>> {
+    let mut out = Vec::new();
+    for table in tables {
+        let cov = coverage_of(storage, cfg, table).await?;
+        out.push((table.clone(), cov));
+    }
+    crate::telemetry::sample(storage).await;
+    Ok(out)
+}
+
+async fn coverage_of(storage: &Storage, cfg: &AuditConfig, table: &str) -> Result<Coverage> {
+    let info = match table_info(storage, table).await {
+        Ok(i) => i,
+        Err(AuditError::NoSuchTable { .. }) => return Ok(Coverage::NoTable),
+        Err(AuditError::NoPrimaryKey { table }) => {
+            return Ok(Coverage::Invalid(format!(
+                "table {table:?} has no primary key"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let present = match storage.pool() {
+        bdc_storage::Pool::Sqlite(p) => {
+            let [a, b, c] = sqlite_trigger_names(table);
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = $1 AND name IN ($2, $3, $4)",
+            )
+            .bind(table)
+            .bind(a)
+            .bind(b)
+            .bind(c)
+            .fetch_one(p)
+            .await
+            .ctx("looking for audit triggers")?;
+            n == 3
+        }
+        bdc_storage::Pool::Postgres(p) => {
+            let n: i64 = sqlx::query_scalar(PG_TRIGGER_COUNT)
+                .bind(table)
+                .fetch_one(p)
+                .await
+                .ctx("looking for audit triggers")?;
+            n == 1
+        }
+    };
+    if !present {
+        return Ok(Coverage::Missing);
+    }
+    let registered: Option<String> = on_pool!(storage, p => sqlx::query_scalar::<_, String>(
+        "SELECT trigger_sql FROM audit_covered_tables WHERE table_name = $1")
+        .bind(table)
+        .fetch_optional(p)
+        .await)
+    .ctx("reading the covered tables")?;
+    let expected = match TriggerSpec::new(info, cfg).and_then(|s| s.sql(storage.backend())) {
+        Ok(sql) => sql,
+        Err(e) => return Ok(Coverage::Invalid(e.to_string())),
+    };
+    Ok(match registered {
+        Some(sql) if sql == expected => Coverage::Covered,
+        Some(_) => Coverage::Stale(
+            "the table's columns or its audit configuration changed since the triggers were generated; run `bdc audit gen-triggers`"
+                .into(),
+        ),
+        None => Coverage::Stale("triggers present but not registered; run `bdc audit gen-triggers`".into()),
+    })
+}
+
+/// Tables with audit triggers registered.
+pub async fn registered_tables(storage: &Storage) -> Result<Vec<String>> {
+    on_pool!(storage, p => sqlx::query_scalar::<_, String>(
+        "SELECT table_name FROM audit_covered_tables ORDER BY table_name")
+        .fetch_all(p)
+        .await)
+    .ctx("listing covered tables")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, cols: &[&str], mask: &[&str], exclude: &[&str]) -> TriggerSpec {
+        TriggerSpec {
+            info: TableInfo {
+                name: name.into(),
+                columns: cols
+                    .iter()
+                    .map(|c| Column {
+                        name: (*c).into(),
+                        decl_type: "text".into(),
+                    })
+                    .collect(),
+                primary_key: vec![cols[0].into()],
+            },
+            redaction: TableConfig {
+                exclude: exclude.iter().map(|s| (*s).into()).collect(),
+                mask: mask.iter().map(|s| (*s).into()).collect(),
+            },
+            require_actor: false,
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("a\"b; drop"), "\"a\"\"b; drop\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn excluded_names_never_appear_in_sqlite_sql() {
+        let s = spec("t", &["id", "name", "secret_col"], &[], &["secret_col"]);
+        let sql = s.sql(Backend::Sqlite).unwrap();
+        assert!(!sql.contains("secret_col"));
+        assert!(sql.contains("'name'"));
+    }
+
+    #[test]
+    fn hostile_names_are_quoted() {
+        let s = spec("a\"b; drop", &["i'd", "x\"y"], &["x\"y"], &[]);
+        let sql = s.sql(Backend::Postgres).unwrap();
+        assert!(sql.contains("ON \"a\"\"b; drop\""));
+        assert!(sql.contains("'{\"i''d\"}'"), "{sql}");
+        let sql = s.sql(Backend::Sqlite).unwrap();
+        assert!(sql.contains("\"bdc_audit_insert_a\"\"b; drop\""));
+        assert!(sql.contains("NEW.\"x\"\"y\""));
+    }
+
+    #[test]
+    fn diff_shows_changed_lines() {
+        let c = Covered {
+            table: "t".into(),
+            sql: "a\nb\n".into(),
+            previous_sql: Some("a\nc\n".into()),
+            changed: true,
+            baseline_rows: 0,
+        };
+        assert_eq!(c.diff(), "-c\n+b\n");
+    }
+}

@@ -1,0 +1,1035 @@
+//! Behavioural tests of the audit trail, each run on SQLite and on a real
+//! PostgreSQL server (a fresh database per test).
+
+use bdc_audit::config::AuditConfig;
+use bdc_audit::query::{self, ExportFormat, TimelineFilter};
+use bdc_audit::retention::{PurgeOptions, purge};
+use bdc_audit::triggers::{self, Coverage};
+use bdc_audit::{AUDIT, AuditError, record_action};
+use bdc_core::Actor;
+use bdc_storage::{ConnectOptions, Storage, Tx, on_pool, on_tx};
+use bdc_testsupport::{Kind, TestDb};
+use chrono::{TimeZone, Utc};
+use sqlx::AssertSqlSafe;
+
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$name(bdc_testsupport::Kind::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                super::$name(bdc_testsupport::Kind::Postgres).await;
+            }
+        }
+    };
+}
+
+async fn open(kind: Kind) -> (TestDb, Storage) {
+    let db = TestDb::new(kind).await;
+    let storage = Storage::connect(db.url(), &ConnectOptions::default())
+        .await
+        .unwrap();
+    storage.migrate_parts(&[&AUDIT]).await.unwrap();
+    (db, storage)
+}
+
+/// Create a test table `name` (id integer primary key + text columns).
+async fn create_table(s: &Storage, name: &str, cols: &[&str]) {
+    let id_type = match s.backend() {
+        bdc_storage::Backend::Sqlite => "INTEGER",
+        bdc_storage::Backend::Postgres => "BIGINT",
+    };
+    let mut defs = vec![format!("id {id_type} PRIMARY KEY")];
+    for c in cols {
+        defs.push(format!("{} TEXT", triggers::quote_ident(c)));
+    }
+    s.execute_raw(format!(
+        "CREATE TABLE {} ({})",
+        triggers::quote_ident(name),
+        defs.join(", ")
+    ))
+    .await
+    .unwrap();
+}
+
+async fn exec(tx: &mut Tx, sql: &str) {
+    let sql = sql.to_owned();
+    on_tx!(tx, t => sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await.map(|_| ())).unwrap();
+}
+
+async fn write(s: &Storage, sqls: &[&str]) {
+    let mut tx = s.begin().await.unwrap();
+    for q in sqls {
+        exec(&mut tx, q).await;
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn scalar(s: &Storage, sql: &str) -> i64 {
+    let sql = sql.to_owned();
+    on_pool!(s, p => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).fetch_one(p).await).unwrap()
+}
+
+async fn all(s: &Storage, table: &str) -> Vec<query::ChangeRow> {
+    let mut page = query::timeline(
+        s,
+        &TimelineFilter {
+            table: Some(table.into()),
+            limit: Some(10_000),
+            ..TimelineFilter::default()
+        },
+    )
+    .await
+    .unwrap();
+    page.items.reverse();
+    page.items
+}
+
+fn cfg(yaml: &str) -> AuditConfig {
+    AuditConfig::parse(yaml, "test.yaml").unwrap()
+}
+
+fn no_platform() -> AuditConfig {
+    cfg("cover_platform_tables: false\n")
+}
+
+both!(captures_each_op_grouped_per_transaction);
+async fn captures_each_op_grouped_per_transaction(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "items", &["name", "qty"]).await;
+    let c = triggers::cover_tables(&s, &no_platform(), &["items".into()], false)
+        .await
+        .unwrap();
+    assert!(c[0].changed);
+    // Idempotent: a second run changes nothing.
+    let again = triggers::cover_tables(&s, &no_platform(), &["items".into()], false)
+        .await
+        .unwrap();
+    assert!(!again[0].changed);
+
+    let job = s.with_actor(&Actor::job("wg21-papers", "run-1"));
+    write(
+        &job,
+        &[
+            "INSERT INTO items (id, name, qty) VALUES (1, 'a', '1')",
+            "INSERT INTO items (id, name, qty) VALUES (2, 'b', '2')",
+            "UPDATE items SET qty = '5' WHERE id = 1",
+        ],
+    )
+    .await;
+    let rows = all(&s, "items").await;
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .all(|r| r.transaction_id == rows[0].transaction_id)
+    );
+    assert_eq!(rows[0].op, "INSERT");
+    assert_eq!(rows[0].pk, serde_json::json!({"id": 1}));
+    assert_eq!(rows[0].data_after.as_ref().unwrap()["name"], "a");
+    assert_eq!(rows[0].actor_type.as_deref(), Some("job"));
+    assert_eq!(rows[0].actor_id.as_deref(), Some("wg21-papers"));
+    assert_eq!(rows[0].actor.as_ref().unwrap()["run_id"], "run-1");
+    assert_eq!(rows[2].op, "UPDATE");
+    assert_eq!(rows[2].changed_fields, Some(serde_json::json!(["qty"])));
+    assert_eq!(rows[2].changed_from, Some(serde_json::json!({"qty": "1"})));
+
+    // An UPDATE that changes nothing records nothing (no audit transaction either).
+    let cli = s.with_actor(&Actor::Cli {
+        user: "alice".into(),
+    });
+    let txs_before = scalar(&s, "SELECT COUNT(*) FROM audit_transactions").await;
+    write(&cli, &["UPDATE items SET name = name, qty = qty"]).await;
+    assert_eq!(all(&s, "items").await.len(), 3);
+    assert_eq!(
+        scalar(&s, "SELECT COUNT(*) FROM audit_transactions").await,
+        txs_before
+    );
+
+    write(&cli, &["DELETE FROM items WHERE id = 2"]).await;
+    let rows = all(&s, "items").await;
+    let del = rows.last().unwrap();
+    assert_eq!(del.op, "DELETE");
+    assert_eq!(del.pk, serde_json::json!({"id": 2}));
+    assert!(del.data_after.is_none());
+    assert_eq!(del.changed_from.as_ref().unwrap()["name"], "b");
+    assert_eq!(del.actor_id.as_deref(), Some("alice"));
+    assert_ne!(del.transaction_id, rows[0].transaction_id);
+
+    // A write without an actor is recorded anonymously (require_actor off) and
+    // does not inherit the previous transaction's actor.
+    write(&s, &["UPDATE items SET qty = '9' WHERE id = 1"]).await;
+    let last = all(&s, "items").await.pop().unwrap();
+    assert!(last.actor.is_none());
+    assert!(last.actor_type.is_none());
+
+    // A rolled-back transaction leaves nothing.
+    let mut tx = job.begin().await.unwrap();
+    exec(
+        &mut tx,
+        "INSERT INTO items (id, name, qty) VALUES (3, 'c', '3')",
+    )
+    .await;
+    tx.rollback().await.unwrap();
+    assert_eq!(all(&s, "items").await.len(), 5);
+
+    // Drill-down.
+    let detail = query::transaction_changes(&s, rows[0].transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.changes.len(), 3);
+    assert!(
+        query::transaction_changes(&s, 999_999)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+both!(platform_tables_are_captured_through_the_stores);
+async fn platform_tables_are_captured_through_the_stores(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    let covered = bdc_audit::cover_configured(&s, &AuditConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(covered.len(), 4);
+    let job = s.with_actor(&Actor::job("wg21-papers", "run-7"));
+    let rec = bdc_core::ActivityRecord::new(
+        "wg21",
+        "P1000",
+        Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
+        "paper",
+    )
+    .unwrap()
+    .with_title("t");
+    job.activity()
+        .upsert(std::slice::from_ref(&rec), Some("run-7"), None)
+        .await
+        .unwrap();
+    // Unchanged upsert: no new change.
+    job.activity()
+        .upsert(&[rec], Some("run-7"), None)
+        .await
+        .unwrap();
+    let rows = all(&s, "activity_records").await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].actor_id.as_deref(), Some("wg21-papers"));
+    let report = triggers::verify(
+        &s,
+        &AuditConfig::default(),
+        &bdc_audit::config::PLATFORM_TABLES
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    assert!(report.iter().all(|(_, c)| c.is_covered()), "{report:?}");
+}
+
+both!(require_actor_refuses_anonymous_writes);
+async fn require_actor_refuses_anonymous_writes(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "items", &["name"]).await;
+    let c = cfg("cover_platform_tables: false\nrequire_actor: true\ntables:\n  items:\n");
+    triggers::cover_tables(&s, &c, &["items".into()], false)
+        .await
+        .unwrap();
+    let mut tx = s.begin().await.unwrap();
+    let sql = "INSERT INTO items (id, name) VALUES (1, 'x')";
+    let res =
+        on_tx!(&mut tx, t => sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await.map(|_| ()));
+    let err = res.unwrap_err().to_string();
+    assert!(err.contains("without an actor"), "{err}");
+    drop(tx);
+    assert_eq!(scalar(&s, "SELECT COUNT(*) FROM items").await, 0);
+    assert_eq!(scalar(&s, "SELECT COUNT(*) FROM audit_changes").await, 0);
+    let ok = s.with_actor(&Actor::system("test"));
+    write(&ok, &[sql]).await;
+    assert_eq!(all(&s, "items").await.len(), 1);
+}
+
+both!(redacted_values_never_reach_the_audit_tables);
+async fn redacted_values_never_reach_the_audit_tables(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "accounts", &["name", "token_hash", "password", "meta"]).await;
+    let yaml = "cover_platform_tables: false\ntables:\n  accounts:\n    exclude: [token_hash]\n    mask: [password, meta]\n";
+    let c = cfg(yaml);
+    // Dry run shows SQL and changes nothing.
+    let dry = triggers::cover_tables(&s, &c, &["accounts".into()], true)
+        .await
+        .unwrap();
+    assert!(dry[0].changed);
+    if kind == Kind::Sqlite {
+        // SQLite's generated triggers never name an excluded column.
+        assert!(!dry[0].sql.contains("token_hash"));
+    }
+    assert_eq!(
+        triggers::verify(&s, &c, &["accounts".into()])
+            .await
+            .unwrap()[0]
+            .1,
+        Coverage::Missing
+    );
+    triggers::cover_tables(&s, &c, &["accounts".into()], false)
+        .await
+        .unwrap();
+    let actor = s.with_actor(&Actor::system("test"));
+    write(
+        &actor,
+        &[
+            "INSERT INTO accounts (id, name, token_hash, password, meta) VALUES (1, 'n', 'SECRET-tok-1', 'SECRET-pw-1', '{\"k\":\"SECRET-json\"}')",
+            "UPDATE accounts SET password = 'SECRET-pw-2', meta = '{\"k\":\"SECRET-json-2\"}' WHERE id = 1",
+            "DELETE FROM accounts WHERE id = 1",
+        ],
+    )
+    .await;
+    // Only the excluded column changes: nothing recorded.
+    write(
+        &actor,
+        &["INSERT INTO accounts (id, name, token_hash) VALUES (2, 'm', 'SECRET-tok-2')"],
+    )
+    .await;
+    let n = all(&s, "accounts").await.len();
+    write(
+        &actor,
+        &["UPDATE accounts SET token_hash = 'SECRET-tok-3' WHERE id = 2"],
+    )
+    .await;
+    assert_eq!(all(&s, "accounts").await.len(), n);
+
+    let rows = all(&s, "accounts").await;
+    assert_eq!(rows[0].data_after.as_ref().unwrap()["password"], "***");
+    assert_eq!(rows[0].data_after.as_ref().unwrap()["meta"], "***");
+    assert_eq!(rows[1].changed_from.as_ref().unwrap()["password"], "***");
+    assert_eq!(
+        rows[1].changed_fields,
+        Some(serde_json::json!(["meta", "password"]))
+    );
+    // Search the raw text of every audit table for the secrets and the
+    // excluded column's name.
+    let raw_text = match kind {
+        Kind::Postgres => {
+            "SELECT (SELECT string_agg(c::text, ' ') FROM audit_changes c) || ' ' ||
+                    coalesce((SELECT string_agg(t::text, ' ') FROM audit_transactions t), '') || ' ' ||
+                    coalesce((SELECT string_agg(a::text, ' ') FROM audit_actions a), '')"
+        }
+        Kind::Sqlite => {
+            "SELECT (SELECT group_concat(coalesce(data_after,'') || coalesce(changed_fields,'') || coalesce(changed_from,'') || table_pk || table_name, ' ') FROM audit_changes)
+                 || coalesce((SELECT group_concat(coalesce(actor,''), ' ') FROM audit_transactions), '')"
+        }
+    };
+    let text: String =
+        on_pool!(s, p => sqlx::query_scalar::<_, String>(raw_text).fetch_one(p).await).unwrap();
+    assert!(text.contains("***"));
+    assert!(!text.contains("SECRET"), "{text}");
+    assert!(!text.contains("token_hash"), "{text}");
+
+    // Changing the configuration makes the triggers stale; the dry run shows
+    // the difference; gen-triggers fixes it.
+    let c2 = cfg(
+        "cover_platform_tables: false\ntables:\n  accounts:\n    exclude: [token_hash, meta]\n    mask: [password]\n",
+    );
+    assert!(matches!(
+        triggers::verify(&s, &c2, &["accounts".into()])
+            .await
+            .unwrap()[0]
+            .1,
+        Coverage::Stale(_)
+    ));
+    let dry = triggers::cover_tables(&s, &c2, &["accounts".into()], true)
+        .await
+        .unwrap();
+    assert!(dry[0].changed);
+    assert!(!dry[0].diff().is_empty());
+    triggers::cover_tables(&s, &c2, &["accounts".into()], false)
+        .await
+        .unwrap();
+    assert!(
+        triggers::verify(&s, &c2, &["accounts".into()])
+            .await
+            .unwrap()[0]
+            .1
+            .is_covered()
+    );
+}
+
+both!(concurrent_transactions_keep_their_own_actors);
+async fn concurrent_transactions_keep_their_own_actors(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "items", &["name"]).await;
+    triggers::cover_tables(&s, &no_platform(), &["items".into()], false)
+        .await
+        .unwrap();
+    concurrent_actor_check(&s, &s, 24).await;
+}
+
+/// `n` clients, each with its own actor, write concurrently (several
+/// statements per transaction); every change must carry its writer's
+/// actor, and a later write without actor must be anonymous.
+async fn concurrent_actor_check(w: &Storage, s: &Storage, n: i64) {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let h = w.with_actor(&Actor::http(format!("caller-{i}")));
+        tasks.push(tokio::spawn(async move {
+            let mut tx = h.begin().await.unwrap();
+            exec(
+                &mut tx,
+                &format!("INSERT INTO items (id, name) VALUES ({i}, 'x{i}')"),
+            )
+            .await;
+            tokio::task::yield_now().await;
+            exec(
+                &mut tx,
+                &format!("UPDATE items SET name = 'y{i}' WHERE id = {i}"),
+            )
+            .await;
+            tx.commit().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rows = all(s, "items").await;
+    assert_eq!(rows.len() as i64, 2 * n);
+    for r in &rows {
+        let id = r.pk["id"].as_i64().unwrap();
+        assert_eq!(
+            r.actor_id.as_deref(),
+            Some(format!("caller-{id}").as_str()),
+            "{r:?}"
+        );
+        assert_eq!(r.actor_type.as_deref(), Some("http"));
+    }
+    // Both changes of a client share one transaction, distinct per client.
+    let mut txs: Vec<i64> = rows.iter().map(|r| r.transaction_id).collect();
+    txs.sort();
+    txs.dedup();
+    assert_eq!(txs.len() as i64, n);
+    // No leak into a later transaction without an actor.
+    write(w, &["UPDATE items SET name = 'anon' WHERE id = 0"]).await;
+    let last = all(s, "items").await.pop().unwrap();
+    assert!(last.actor.is_none(), "{last:?}");
+}
+
+both!(purge_respects_the_cutoff_exactly);
+async fn purge_respects_the_cutoff_exactly(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "items", &["name"]).await;
+    create_table(&s, "keep_longer", &["name"]).await;
+    triggers::cover_tables(
+        &s,
+        &no_platform(),
+        &["items".into(), "keep_longer".into()],
+        false,
+    )
+    .await
+    .unwrap();
+    let a = s.with_actor(&Actor::system("t"));
+    for i in 1..=4 {
+        write(
+            &a,
+            &[&format!("INSERT INTO items (id, name) VALUES ({i}, 'n')")],
+        )
+        .await;
+    }
+    write(&a, &["INSERT INTO keep_longer (id, name) VALUES (1, 'n')"]).await;
+    let now = Utc.with_ymd_and_hms(2026, 1, 11, 0, 0, 0).unwrap();
+    // keep_days 10 -> cutoff 2026-01-01T00:00:00Z.
+    let times = [
+        (1, "2025-12-31T23:59:59.999"), // 1 ms before the cutoff: purged
+        (2, "2026-01-01T00:00:00.000"), // exactly at the cutoff: kept
+        (3, "2026-01-05T00:00:00.000"), // newer: kept
+        (4, "2025-06-01T00:00:00.000"), // old: purged
+        (5, "2025-06-01T00:00:00.000"), // old, but its table keeps 400 days
+    ];
+    for (id, t) in times {
+        let sql = match kind {
+            Kind::Sqlite => {
+                format!("UPDATE audit_transactions SET occurred_at = '{t}Z' WHERE id = {id}")
+            }
+            Kind::Postgres => format!(
+                "UPDATE audit_transactions SET occurred_at = '{t}Z'::timestamptz WHERE id = {id}"
+            ),
+        };
+        s.execute_raw(sql).await.unwrap();
+    }
+    let mut policy = cfg("retention:\n  enabled: false\n  keep_days: 10\n  tables:\n    keep_longer: {keep_days: 400}\n").retention;
+    let opts = PurgeOptions {
+        now: Some(now),
+        batch_size: 1,
+        ..PurgeOptions::default()
+    };
+    // Dry run by default.
+    let r = purge(&s, &policy, &opts).await.unwrap();
+    assert!(!r.executed);
+    assert_eq!(r.eligible_changes, 2);
+    // --execute without enabled: still nothing.
+    let exec_opts = PurgeOptions {
+        execute: true,
+        ..opts.clone()
+    };
+    let r = purge(&s, &policy, &exec_opts).await.unwrap();
+    assert!(!r.executed);
+    assert_eq!(scalar(&s, "SELECT COUNT(*) FROM audit_changes").await, 5);
+    policy.enabled = true;
+    // max_batches stops early.
+    let r = purge(
+        &s,
+        &policy,
+        &PurgeOptions {
+            max_batches: Some(1),
+            ..exec_opts.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(r.stopped_early);
+    assert_eq!(r.deleted_changes, 1);
+    let r = purge(&s, &policy, &exec_opts).await.unwrap();
+    assert!(r.executed);
+    assert_eq!(r.deleted_changes, 1);
+    let left: Vec<i64> = on_pool!(s, p => sqlx::query_scalar::<_, i64>(
+        "SELECT transaction_id FROM audit_changes ORDER BY transaction_id").fetch_all(p).await)
+    .unwrap();
+    assert_eq!(left, vec![2, 3, 5]);
+    // Empty old transactions are gone, the purge recorded its own action.
+    assert_eq!(
+        scalar(
+            &s,
+            "SELECT COUNT(*) FROM audit_transactions WHERE id IN (1, 4)"
+        )
+        .await,
+        0
+    );
+    let actions = query::timeline(&s, &TimelineFilter::default())
+        .await
+        .unwrap();
+    assert!(actions.items.iter().all(|r| r.action.is_none()));
+    assert_eq!(
+        scalar(
+            &s,
+            "SELECT COUNT(*) FROM audit_actions WHERE name = 'retention.purge'"
+        )
+        .await,
+        2
+    );
+}
+
+both!(export_equals_timeline);
+async fn export_equals_timeline(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "items", &["name"]).await;
+    triggers::cover_tables(&s, &no_platform(), &["items".into()], false)
+        .await
+        .unwrap();
+    for i in 0..30 {
+        let h = s.with_actor(&Actor::job(
+            if i % 2 == 0 { "even" } else { "odd" },
+            format!("r{i}"),
+        ));
+        write(
+            &h,
+            &[&format!(
+                "INSERT INTO items (id, name) VALUES ({i}, 'n,\"{i}\"\n')"
+            )],
+        )
+        .await;
+    }
+    let filter = TimelineFilter {
+        table: Some("items".into()),
+        actor_type: Some("job".into()),
+        actor_id: Some("even".into()),
+        limit: Some(10),
+        ..TimelineFilter::default()
+    };
+    let page = query::timeline(&s, &filter).await.unwrap();
+    assert_eq!(page.items.len(), 10);
+    let mut buf = Vec::new();
+    let n = query::export(
+        &s,
+        &filter,
+        ExportFormat::Ndjson,
+        Some(10),
+        &mut buf,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 10);
+    let exported: Vec<query::ChangeRow> = String::from_utf8(buf)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported, page.items);
+    // Paging with the cursor covers the rest.
+    let next = query::timeline(
+        &s,
+        &TimelineFilter {
+            cursor: page.next_cursor,
+            ..filter.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(next.items.len(), 5);
+    assert_eq!(query::count(&s, &filter).await.unwrap(), 15);
+    // CSV: header + 15 records (fields with commas, quotes and newlines quoted).
+    let mut csv_buf = Vec::new();
+    let n = query::export(&s, &filter, ExportFormat::Csv, None, &mut csv_buf, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(n, 15);
+    let mut rdr = csv::Reader::from_reader(csv_buf.as_slice());
+    let recs: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(recs.len(), 15);
+    assert_eq!(recs[0][0], page.items[0].change_id.to_string());
+    // pk filter.
+    let one = query::timeline(
+        &s,
+        &TimelineFilter {
+            table: Some("items".into()),
+            pk: Some("{\"id\": 4}".into()),
+            ..TimelineFilter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(one.items.len(), 1);
+    assert_eq!(one.items[0].pk, serde_json::json!({"id": 4}));
+    assert!(matches!(
+        query::timeline(
+            &s,
+            &TimelineFilter {
+                pk: Some("[1]".into()),
+                ..TimelineFilter::default()
+            }
+        )
+        .await,
+        Err(AuditError::InvalidFilter { .. })
+    ));
+}
+
+both!(baseline_and_later_changes_reconstruct_the_row);
+async fn baseline_and_later_changes_reconstruct_the_row(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "legacy", &["name", "qty"]).await;
+    write(
+        &s,
+        &[
+            "INSERT INTO legacy (id, name, qty) VALUES (1, 'a', '1')",
+            "INSERT INTO legacy (id, name, qty) VALUES (2, 'b', '2')",
+        ],
+    )
+    .await;
+    let actor = s.with_actor(&Actor::system("audit"));
+    let c = triggers::cover_tables(&actor, &no_platform(), &["legacy".into()], false)
+        .await
+        .unwrap();
+    assert_eq!(c[0].baseline_rows, 2);
+    let rows = all(&s, "legacy").await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.baseline && r.op == "INSERT"));
+    // Covering again records no second baseline.
+    let c = triggers::cover_tables(&actor, &no_platform(), &["legacy".into()], false)
+        .await
+        .unwrap();
+    assert_eq!(c[0].baseline_rows, 0);
+    write(
+        &actor,
+        &[
+            "UPDATE legacy SET qty = '7' WHERE id = 1",
+            "UPDATE legacy SET name = 'z' WHERE id = 1",
+            "INSERT INTO legacy (id, name, qty) VALUES (3, 'c', '3')",
+            "DELETE FROM legacy WHERE id = 2",
+        ],
+    )
+    .await;
+    // Replay: baseline + changes = current table.
+    let mut state: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+    for r in all(&s, "legacy").await {
+        let key = r.pk.to_string();
+        match r.op.as_str() {
+            "INSERT" => {
+                state.insert(key, r.data_after.unwrap());
+            }
+            "UPDATE" => {
+                let row = state.get_mut(&key).unwrap();
+                let after = r.data_after.unwrap();
+                for f in r.changed_fields.unwrap().as_array().unwrap() {
+                    let f = f.as_str().unwrap();
+                    row[f] = after[f].clone();
+                }
+            }
+            "DELETE" => {
+                state.remove(&key);
+            }
+            other => panic!("op {other}"),
+        }
+    }
+    let current_sql = match kind {
+        Kind::Sqlite => {
+            "SELECT json_object('id', id, 'name', name, 'qty', qty) FROM legacy ORDER BY id"
+        }
+        Kind::Postgres => "SELECT to_jsonb(l)::text FROM legacy l ORDER BY id",
+    };
+    let current: Vec<String> =
+        on_pool!(s, p => sqlx::query_scalar::<_, String>(current_sql).fetch_all(p).await).unwrap();
+    let current: Vec<serde_json::Value> = current
+        .iter()
+        .map(|t| serde_json::from_str(t).unwrap())
+        .collect();
+    let replayed: Vec<serde_json::Value> = state.into_values().collect();
+    assert_eq!(replayed, current);
+    // Explicit baseline.
+    assert_eq!(
+        triggers::baseline(&actor, &no_platform(), "legacy")
+            .await
+            .unwrap(),
+        2
+    );
+}
+
+both!(hostile_names_and_refusals);
+async fn hostile_names_and_refusals(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    let hostile = "a\"b; drop table items; --";
+    create_table(&s, hostile, &["we'ird \"col\"", "x"]).await;
+    create_table(&s, "items", &["name"]).await;
+    let yaml = "cover_platform_tables: false\ntables:\n  'a\"b; drop table items; --':\n    mask: [\"we'ird \\\"col\\\"\"]\n";
+    let c = cfg(yaml);
+    triggers::cover_tables(&s, &c, &[hostile.into()], false)
+        .await
+        .unwrap();
+    let q = triggers::quote_ident(hostile);
+    let a = s.with_actor(&Actor::system("t"));
+    write(
+        &a,
+        &[
+            &format!("INSERT INTO {q} (id, \"we'ird \"\"col\"\"\", x) VALUES (1, 'secret', 'v')"),
+            &format!("UPDATE {q} SET x = 'w' WHERE id = 1"),
+        ],
+    )
+    .await;
+    let rows = all(&s, hostile).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].data_after.as_ref().unwrap()["we'ird \"col\""],
+        "***"
+    );
+    assert_eq!(rows[1].changed_fields, Some(serde_json::json!(["x"])));
+    assert_eq!(scalar(&s, "SELECT COUNT(*) FROM items").await, 0);
+    assert!(
+        triggers::verify(&s, &c, &[hostile.into()]).await.unwrap()[0]
+            .1
+            .is_covered()
+    );
+
+    let err = triggers::cover_tables(&s, &c, &["nope".into()], false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuditError::NoSuchTable { .. }), "{err}");
+    s.execute_raw("CREATE TABLE nopk (a TEXT)".into())
+        .await
+        .unwrap();
+    let err = triggers::cover_tables(&s, &c, &["nopk".into()], false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no primary key"), "{err}");
+    let bad = cfg("tables:\n  items:\n    mask: [nosuch]\n");
+    let err = triggers::cover_tables(&s, &bad, &["items".into()], false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nosuch"), "{err}");
+    let v = triggers::verify(&s, &c, &["nope".into(), "nopk".into(), "items".into()])
+        .await
+        .unwrap();
+    assert_eq!(v[0].1, Coverage::NoTable);
+    assert!(matches!(v[1].1, Coverage::Invalid(_)));
+    assert_eq!(v[2].1, Coverage::Missing);
+}
+
+both!(stale_triggers_are_detected_and_regenerated);
+async fn stale_triggers_are_detected_and_regenerated(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "items", &["name"]).await;
+    let c = no_platform();
+    triggers::cover_tables(&s, &c, &["items".into()], false)
+        .await
+        .unwrap();
+    s.execute_raw("ALTER TABLE items ADD COLUMN extra TEXT".into())
+        .await
+        .unwrap();
+    let v = triggers::verify(&s, &c, &["items".into()]).await.unwrap();
+    match kind {
+        // SQLite triggers list columns: stale until regenerated.
+        Kind::Sqlite => assert!(matches!(v[0].1, Coverage::Stale(_)), "{v:?}"),
+        // The PostgreSQL trigger reads the whole row: still current.
+        Kind::Postgres => assert!(v[0].1.is_covered(), "{v:?}"),
+    }
+    triggers::cover_tables(&s, &c, &["items".into()], false)
+        .await
+        .unwrap();
+    assert!(
+        triggers::verify(&s, &c, &["items".into()]).await.unwrap()[0]
+            .1
+            .is_covered()
+    );
+    write(
+        &s.with_actor(&Actor::system("t")),
+        &["INSERT INTO items (id, name, extra) VALUES (1, 'a', 'new')"],
+    )
+    .await;
+    assert_eq!(
+        all(&s, "items").await[0].data_after.as_ref().unwrap()["extra"],
+        "new"
+    );
+}
+
+both!(actions_link_to_their_transaction);
+async fn actions_link_to_their_transaction(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "items", &["name"]).await;
+    triggers::cover_tables(&s, &no_platform(), &["items".into()], false)
+        .await
+        .unwrap();
+    let actor = Actor::Cli { user: "bob".into() };
+    let h = s.with_actor(&actor);
+    let mut tx = h.begin().await.unwrap();
+    exec(&mut tx, "INSERT INTO items (id, name) VALUES (1, 'a')").await;
+    record_action(
+        &mut tx,
+        "identity.merge",
+        Some(&actor),
+        "ok",
+        Some("duplicate person"),
+    )
+    .await
+    .unwrap();
+    exec(&mut tx, "INSERT INTO items (id, name) VALUES (2, 'b')").await;
+    tx.commit().await.unwrap();
+    let page = query::timeline(
+        &s,
+        &TimelineFilter {
+            action: Some("identity.merge".into()),
+            ..TimelineFilter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.items.len(), 2);
+    let detail = query::transaction_changes(&s, page.items[0].transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.actions.len(), 1);
+    assert_eq!(detail.actions[0].name, "identity.merge");
+    assert_eq!(
+        detail.actions[0].reason.as_deref(),
+        Some("duplicate person")
+    );
+    // An action alone (no changes) opens its own transaction.
+    let mut tx = s.begin().await.unwrap();
+    record_action(
+        &mut tx,
+        "retention.purge",
+        Some(&Actor::system("retention")),
+        "ok",
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        scalar(&s, "SELECT COUNT(*) FROM audit_transactions WHERE action = 'retention.purge' AND actor_type = 'system'").await,
+        1
+    );
+}
+
+both!(http_api_needs_the_bearer_token);
+async fn http_api_needs_the_bearer_token(kind: Kind) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (_db, s) = open(kind).await;
+    create_table(&s, "items", &["name"]).await;
+    triggers::cover_tables(&s, &no_platform(), &["items".into()], false)
+        .await
+        .unwrap();
+    write(
+        &s.with_actor(&Actor::http("carol")),
+        &["INSERT INTO items (id, name) VALUES (1, 'a')"],
+    )
+    .await;
+    let app = bdc_audit::http::router(s.clone(), Some("tok".into()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+    let url = format!(
+        "http://{addr}/api/audit/timeline?table=items&actor_id=carol&limit=5&since=2020-01-01T00:00:00Z"
+    );
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client.get(&url).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client.get(&url).bearer_auth("tok").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    let tx = body["items"][0]["transaction_id"].as_i64().unwrap();
+    let url = format!("http://{addr}/api/audit/transactions/{tx}/changes");
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    let r = client.get(&url).bearer_auth("tok").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["changes"][0]["data_after"]["name"], "a");
+    let r = client
+        .get(format!(
+            "http://{addr}/api/audit/transactions/424242/changes"
+        ))
+        .bearer_auth("tok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client
+        .get(format!("http://{addr}/api/audit/timeline?bogus=1"))
+        .bearer_auth("tok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // No token configured: fail closed.
+    let closed = bdc_audit::http::router(s.clone(), None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr2 = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, closed).await });
+    let r = client
+        .get(format!("http://{addr2}/api/audit/timeline"))
+        .bearer_auth("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+/// The actor bridge through a real PgBouncer in `pool_mode = transaction`
+/// (`scripts/pgbouncer` exports `BDC_TEST_PGBOUNCER_URL`; `scripts/test`
+/// always starts it): many concurrent clients with different actors share
+/// few server connections, each change keeps its own actor and nothing
+/// leaks into a later transaction without actor.
+#[tokio::test(flavor = "multi_thread")]
+async fn actor_bridge_through_pgbouncer_transaction_pooling() {
+    let Ok(pgb) = std::env::var("BDC_TEST_PGBOUNCER_URL") else {
+        assert!(
+            std::env::var_os("BDC_REQUIRE_PGBOUNCER").is_none(),
+            "BDC_REQUIRE_PGBOUNCER is set but BDC_TEST_PGBOUNCER_URL is not (source scripts/pgbouncer)"
+        );
+        eprintln!(
+            "SKIPPED: BDC_TEST_PGBOUNCER_URL is not set (scripts/test sets it via scripts/pgbouncer)"
+        );
+        return;
+    };
+    let (db, direct) = open(Kind::Postgres).await;
+    create_table(&direct, "items", &["name"]).await;
+    triggers::cover_tables(&direct, &no_platform(), &["items".into()], false)
+        .await
+        .unwrap();
+    // Same database, through the pooler.
+    let db_name = db
+        .url()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (base, query) = pgb.split_once('?').unwrap_or((pgb.as_str(), ""));
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    let url = if query.is_empty() {
+        format!("{base}/{db_name}")
+    } else {
+        format!("{base}/{db_name}?{query}")
+    };
+    let pooled = Storage::connect(
+        &url,
+        &ConnectOptions {
+            max_connections: 48,
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Several rounds so server connections are reused by different clients.
+    concurrent_actor_check(&pooled, &direct, 48).await;
+    for round in 0..3 {
+        let mut tasks = Vec::new();
+        for i in 0..48_i64 {
+            let h = if i % 3 == 0 {
+                pooled.clone()
+            } else {
+                pooled.with_actor(&Actor::job(format!("c{i}"), format!("r{round}")))
+            };
+            tasks.push(tokio::spawn(async move {
+                let mut tx = h.begin().await.unwrap();
+                exec(
+                    &mut tx,
+                    &format!("UPDATE items SET name = 'r{round}-{i}' WHERE id = {i}"),
+                )
+                .await;
+                tx.commit().await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    let rows = all(&direct, "items").await;
+    let updates: Vec<&query::ChangeRow> = rows
+        .iter()
+        .filter(|r| {
+            r.data_after
+                .as_ref()
+                .is_some_and(|d| d["name"].as_str().is_some_and(|n| n.starts_with('r')))
+        })
+        .collect();
+    assert_eq!(updates.len(), 3 * 48);
+    for r in updates {
+        let id = r.pk["id"].as_i64().unwrap();
+        if id % 3 == 0 {
+            assert!(
+                r.actor.is_none(),
+                "leaked actor into an anonymous transaction: {r:?}"
+            );
+        } else {
+            assert_eq!(
+                r.actor_id.as_deref(),
+                Some(format!("c{id}").as_str()),
+                "{r:?}"
+            );
+        }
+    }
+    pooled.close().await;
+}
+
+both!(health_coverage_check_lists_covered_and_uncovered);
+async fn health_coverage_check_lists_covered_and_uncovered(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "items", &["name"]).await;
+    let c =
+        cfg("cover_platform_tables: false\ntables:\n  items:\nexpected_tables: [missing_table]\n");
+    let v = bdc_audit::http::coverage_check(&s, &c).await;
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["covered"], serde_json::json!([]));
+    triggers::cover_tables(&s, &c, &["items".into()], false)
+        .await
+        .unwrap();
+    let v = bdc_audit::http::coverage_check(&s, &c).await;
+    assert_eq!(v["covered"], serde_json::json!(["items"]), "{v}");
+    assert_eq!(v["uncovered"][0]["table"], "missing_table", "{v}");
+    assert_eq!(v["uncovered"][0]["coverage"]["status"], "no_table", "{v}");
+}

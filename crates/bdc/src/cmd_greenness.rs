@@ -1,0 +1,364 @@
+//! `bdc greenness ...`: commit greenness tracking (see docs/greenness.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bdc_config::Config;
+use bdc_greenness::GreennessConfig;
+use bdc_greenness::model::Scope;
+use bdc_greenness::service::{Gate, pipeline};
+use bdc_greenness::store::SqlStore;
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::commands::UsageError;
+use crate::output::{table, truncate};
+
+/// Environment variable naming the greenness configuration YAML.
+pub const CONFIG_ENV: &str = "BDC_GREENNESS_YAML";
+
+#[derive(Debug, Args)]
+pub struct GreennessArgs {
+    #[command(subcommand)]
+    pub command: GreennessCommand,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GreennessCommand {
+    /// Ingest the current head of a queue's ref (fetching first); prints the request id.
+    Ingest(IngestArgs),
+    /// Run every pending pipeline stage until nothing is pending, then exit.
+    Drain(ConfigArg),
+    /// A queue's last green, recent requests with state and degree, per-project greenness.
+    Status(StatusArgs),
+    /// Print the last green commit URI of a queue (or project); exit 1 when there is none.
+    #[command(name = "last-green")]
+    LastGreen(LastGreenArgs),
+    /// Exit 0 only when the commit is green for the queue (or project).
+    #[command(name = "is-green")]
+    IsGreen(IsGreenArgs),
+    /// Greenness records of a queue, newest first.
+    History(HistoryArgs),
+    /// Validate a finished, not green commit again (undetermined, failed or not validated);
+    /// the new attempt is appended, earlier records stay.
+    Revalidate(RevalidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RevalidateArgs {
+    #[arg(long)]
+    pub queue: String,
+    /// A full sha or a commit URI.
+    #[arg(long)]
+    pub commit: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Greenness configuration YAML [default: $BDC_GREENNESS_YAML].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    pub queue: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub queue: String,
+    #[arg(long, default_value_t = 10)]
+    pub limit: i64,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LastGreenArgs {
+    #[arg(long)]
+    pub queue: String,
+    #[arg(long)]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IsGreenArgs {
+    #[arg(long)]
+    pub queue: String,
+    /// A full sha or a commit URI.
+    #[arg(long)]
+    pub commit: String,
+    #[arg(long)]
+    pub project: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[arg(long)]
+    pub queue: String,
+    #[arg(long)]
+    pub project: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Load the greenness configuration from `--config` or `$BDC_GREENNESS_YAML`.
+pub fn load_config(arg: Option<PathBuf>) -> Result<Arc<GreennessConfig>> {
+    let path = arg
+        .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "no greenness configuration: pass --config or set {CONFIG_ENV}"
+            ))
+        })?;
+    let cfg = GreennessConfig::from_path(&path).map_err(|e| UsageError(e.to_string()))?;
+    Ok(Arc::new(cfg))
+}
+
+fn owner(kind: &str) -> String {
+    format!("{kind}-{}", std::process::id())
+}
+
+pub async fn run(config: &Config, args: GreennessArgs) -> Result<ExitCode> {
+    let storage = crate::commands::connect_ready(config).await?;
+    let store = SqlStore::new(storage.clone());
+    let gate = Gate { store: &store };
+    let code = match args.command {
+        GreennessCommand::Ingest(a) => {
+            let cfg = load_config(a.config.config)?;
+            if cfg.queue(&a.queue).is_none() {
+                return Err(UsageError(format!(
+                    "unknown queue {:?} (not in the greenness configuration)",
+                    a.queue
+                ))
+                .into());
+            }
+            let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("cli"));
+            let out = p.ingest(&a.queue).await.context("ingesting")?;
+            println!("{}", out.request.id);
+            if !out.created {
+                eprintln!("(already ingested: {})", out.request.commit_uri);
+            }
+            ExitCode::SUCCESS
+        }
+        GreennessCommand::Drain(a) => {
+            let cfg = load_config(a.config)?;
+            let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("drain"));
+            p.ensure_queues().await?;
+            let r = p.drain().await.context("draining the greenness pipeline")?;
+            println!(
+                "drained: {} steps ({} applied, {} retried, {} conflicts, {} dead-lettered)",
+                r.steps, r.applied, r.retried, r.conflicts, r.dead_lettered
+            );
+            ExitCode::SUCCESS
+        }
+        GreennessCommand::Status(a) => {
+            let s = gate.status(&a.queue, a.limit).await?;
+            match a.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
+                Format::Table => {
+                    println!("queue {}", s.queue);
+                    println!(
+                        "last green: {}",
+                        s.last_green
+                            .as_ref()
+                            .map_or("(none)", |g| g.commit_uri.as_str())
+                    );
+                    println!("pending stage messages: {}", s.pending_messages);
+                    let rows: Vec<Vec<String>> = s
+                        .requests
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.id.clone(),
+                                truncate(&r.commit_uri, 60),
+                                r.state.as_str().to_owned(),
+                                r.mode.clone().unwrap_or_default(),
+                                r.outcome
+                                    .map(|o| o.as_str().to_owned())
+                                    .unwrap_or_else(|| r.validation.to_owned()),
+                                r.degree.map(|d| format!("{d:.3}")).unwrap_or_default(),
+                            ]
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        table(
+                            &["request", "commit", "state", "mode", "outcome", "degree"],
+                            &rows
+                        )
+                    );
+                    let rows: Vec<Vec<String>> = s
+                        .projects
+                        .iter()
+                        .map(|p| {
+                            vec![
+                                p.project.clone(),
+                                p.latest
+                                    .as_ref()
+                                    .map(|r| r.outcome.as_str().to_owned())
+                                    .unwrap_or_default(),
+                                truncate(
+                                    p.last_green
+                                        .as_ref()
+                                        .map_or("(none)", |g| g.commit_uri.as_str()),
+                                    60,
+                                ),
+                            ]
+                        })
+                        .collect();
+                    if !rows.is_empty() {
+                        print!("{}", table(&["project", "latest", "last green"], &rows));
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        GreennessCommand::LastGreen(a) => {
+            match gate.last_green(&a.queue, a.project.as_deref()).await? {
+                Some(g) => {
+                    println!("{}", g.commit_uri);
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("no green commit recorded");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        GreennessCommand::IsGreen(a) => {
+            let v = gate
+                .verdict(&a.queue, &a.commit, a.project.as_deref())
+                .await?;
+            match a.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+                Format::Table => println!(
+                    "{} {} ({}){}",
+                    v.commit_uri.as_deref().unwrap_or(&a.commit),
+                    v.status,
+                    v.scope,
+                    v.degree
+                        .map(|d| format!(" degree {d:.3}"))
+                        .unwrap_or_default()
+                ),
+            }
+            if v.green {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        GreennessCommand::Revalidate(a) => {
+            let cfg = load_config(a.config.config)?;
+            let Some(req) = store.find_request(&a.queue, &a.commit).await? else {
+                return Err(UsageError(format!(
+                    "commit {:?} was never ingested in queue {:?}",
+                    a.commit, a.queue
+                ))
+                .into());
+            };
+            let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("cli"));
+            if p.revalidate(&req.id).await? {
+                println!("{}", req.id);
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "{} is {} or already green: nothing to revalidate",
+                    req.id,
+                    req.state.as_str()
+                );
+                ExitCode::FAILURE
+            }
+        }
+        GreennessCommand::History(a) => {
+            let scope = a.project.as_deref().map(|p| Scope::Project(p.to_owned()));
+            let h = store.history(&a.queue, scope.as_ref(), a.limit).await?;
+            match a.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&h)?),
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = h
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.recorded_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                                r.request_id.clone(),
+                                truncate(&r.commit_uri, 60),
+                                r.scope.key(),
+                                r.outcome.as_str().to_owned(),
+                                format!("{:.3}", r.degree),
+                                r.evidence.failing_targets.join(","),
+                            ]
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        table(
+                            &[
+                                "recorded", "request", "commit", "scope", "outcome", "degree",
+                                "failing"
+                            ],
+                            &rows
+                        )
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    };
+    storage.close().await;
+    Ok(code)
+}
+
+/// For `bdc serve`: the greenness routes and, when `BDC_GREENNESS_YAML` is
+/// set, the pollers and stage worker.
+pub fn serve_parts(
+    config: &Config,
+    storage: &bdc_storage::Storage,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(
+    bdc_greenness::http::Router,
+    Vec<tokio::task::JoinHandle<()>>,
+)> {
+    let token = config.api_token.as_ref().map(|t| t.expose().to_owned());
+    if std::env::var_os(CONFIG_ENV).is_none() {
+        return Ok((
+            bdc_greenness::http::router(storage.clone(), None, token),
+            Vec::new(),
+        ));
+    }
+    let cfg = load_config(None)?;
+    let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("serve"));
+    tracing::info!(
+        queues = p.config.queues.len(),
+        "greenness: pollers and worker started"
+    );
+    let tasks = bdc_greenness::http::spawn_background(p.clone(), stop);
+    Ok((
+        bdc_greenness::http::router(storage.clone(), Some(p), token),
+        tasks,
+    ))
+}
+
+/// Wait (bounded) for the background tasks of [`serve_parts`].
+pub async fn join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
+    }
+}

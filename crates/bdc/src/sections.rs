@@ -1,0 +1,282 @@
+//! Dashboard pages contributed by the domain crates (greenness, audit),
+//! composed here so the dashboard crate depends on none of them. Every
+//! value is HTML-escaped with `bdc_dashboard::escape`.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use bdc_config::Config;
+use bdc_dashboard::{Section, escape};
+use bdc_storage::Storage;
+
+pub fn all(_config: &Config, storage: &Storage) -> Vec<Arc<dyn Section>> {
+    vec![
+        Arc::new(GreennessSection {
+            storage: storage.clone(),
+        }),
+        Arc::new(AuditSection {
+            storage: storage.clone(),
+        }),
+    ]
+}
+
+/// Greenness per queue and per project, with last green and recent requests.
+struct GreennessSection {
+    storage: Storage,
+}
+
+fn short_uri(uri: &str) -> String {
+    // git://remote/repo/ref/<ref>/<sha>: show ref and short sha.
+    match uri.rsplit_once('/') {
+        Some((_, sha)) if sha.len() >= 12 => format!("{}…", &sha[..12]),
+        _ => uri.to_owned(),
+    }
+}
+
+#[async_trait::async_trait]
+impl Section for GreennessSection {
+    fn path(&self) -> &'static str {
+        "greenness"
+    }
+    fn label(&self) -> &'static str {
+        "Greenness"
+    }
+    async fn render(&self, query: &HashMap<String, String>) -> Result<String, String> {
+        let store = bdc_greenness::store::SqlStore::new(self.storage.clone());
+        let gate = bdc_greenness::service::Gate { store: &store };
+        let mut names = store.queue_names().await.map_err(|e| e.to_string())?;
+        if let Some(q) = query.get("queue").filter(|q| !q.is_empty()) {
+            names.retain(|n| n == q);
+        }
+        let mut html = String::new();
+        if names.is_empty() {
+            html.push_str("<p class=\"muted\">No greenness queues yet (configure them in the greenness YAML).</p>");
+        }
+        for name in names {
+            let st = gate.status(&name, 20).await.map_err(|e| e.to_string())?;
+            let _ = write!(
+                html,
+                "<h2 id=\"queue-{0}\">Queue {0}</h2><p>Last green: <strong class=\"{1}\">{2}</strong> · pending stage messages: {3}</p>",
+                escape(&st.queue),
+                if st.last_green.is_some() { "ok" } else { "bad" },
+                escape(
+                    &st.last_green
+                        .as_ref()
+                        .map(|g| short_uri(&g.commit_uri))
+                        .unwrap_or_else(|| "none".into())
+                ),
+                st.pending_messages
+            );
+            html.push_str("<table class=\"projects\"><thead><tr><th>Project</th><th>Last green</th><th>Latest outcome</th><th>Degree</th><th>Recorded (UTC)</th></tr></thead><tbody>");
+            for p in &st.projects {
+                let (outcome, degree, at, class) = match &p.latest {
+                    Some(r) => (
+                        r.outcome.as_str().to_owned(),
+                        format!("{:.2}", r.degree),
+                        r.recorded_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        if r.outcome.is_green() { "ok" } else { "bad" },
+                    ),
+                    None => ("not recorded".into(), "—".into(), "—".into(), "muted"),
+                };
+                let _ = write!(
+                    html,
+                    "<tr data-project=\"{0}\"><td>{0}</td><td>{1}</td><td class=\"{2}\">{3}</td><td>{4}</td><td>{5}</td></tr>",
+                    escape(&p.project),
+                    escape(
+                        &p.last_green
+                            .as_ref()
+                            .map(|g| short_uri(&g.commit_uri))
+                            .unwrap_or_else(|| "none".into())
+                    ),
+                    class,
+                    escape(&outcome),
+                    degree,
+                    at
+                );
+            }
+            html.push_str("</tbody></table>");
+            html.push_str("<table class=\"requests\"><thead><tr><th>Request</th><th>Commit</th><th>State</th><th>Validation</th><th>Mode</th><th>Degree</th></tr></thead><tbody>");
+            for r in &st.requests {
+                let _ = write!(
+                    html,
+                    "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&r.id),
+                    escape(&short_uri(&r.commit_uri)),
+                    escape(r.state.as_str()),
+                    escape(r.validation),
+                    escape(r.mode.as_deref().unwrap_or("—")),
+                    r.degree
+                        .map(|d| format!("{d:.2}"))
+                        .unwrap_or_else(|| "—".into())
+                );
+            }
+            html.push_str("</tbody></table>");
+        }
+        Ok(html)
+    }
+}
+
+/// The audit timeline with filters and drill-down into one transaction.
+struct AuditSection {
+    storage: Storage,
+}
+
+fn param(query: &HashMap<String, String>, key: &str) -> Option<String> {
+    query
+        .get(key)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+#[async_trait::async_trait]
+impl Section for AuditSection {
+    fn path(&self) -> &'static str {
+        "audit"
+    }
+    fn label(&self) -> &'static str {
+        "Audit"
+    }
+    async fn render(&self, query: &HashMap<String, String>) -> Result<String, String> {
+        let mut html = String::new();
+        if let Some(tx) = param(query, "tx").and_then(|t| t.parse::<i64>().ok()) {
+            let detail = bdc_audit::query::transaction_changes(&self.storage, tx)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(d) = detail else {
+                return Ok(format!("<p class=\"bad\">No audit transaction {tx}.</p>"));
+            };
+            let _ = write!(
+                html,
+                "<p><a href=\"/dashboard/audit\">← timeline</a></p><h2 id=\"tx\">Transaction {}</h2><p>At {} by <code>{}</code>{}</p>",
+                d.transaction_id,
+                escape(d.occurred_at.as_deref().unwrap_or("—")),
+                escape(
+                    &d.actor
+                        .as_ref()
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| "no actor".into())
+                ),
+                d.action
+                    .as_deref()
+                    .map(|a| format!(" · action <strong>{}</strong>", escape(a)))
+                    .unwrap_or_default()
+            );
+            for a in &d.actions {
+                let _ = write!(
+                    html,
+                    "<p>Action <strong>{}</strong> ({}){}</p>",
+                    escape(&a.name),
+                    escape(&a.status),
+                    a.reason
+                        .as_deref()
+                        .map(|r| format!(": {}", escape(r)))
+                        .unwrap_or_default()
+                );
+            }
+            html.push_str("<table id=\"changes\"><thead><tr><th>Table</th><th>Key</th><th>Op</th><th>Changed</th><th>Before</th><th>After</th></tr></thead><tbody>");
+            for c in &d.changes {
+                let _ = write!(
+                    html,
+                    "<tr class=\"change\"><td>{}</td><td><code>{}</code></td><td>{}{}</td><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                    escape(&c.table_name),
+                    escape(&c.pk.to_string()),
+                    escape(&c.op),
+                    if c.baseline { " (baseline)" } else { "" },
+                    escape(
+                        &c.changed_fields
+                            .as_ref()
+                            .map(|v| v.to_string())
+                            .unwrap_or_default()
+                    ),
+                    escape(
+                        &c.changed_from
+                            .as_ref()
+                            .map(|v| v.to_string())
+                            .unwrap_or_default()
+                    ),
+                    escape(
+                        &c.data_after
+                            .as_ref()
+                            .map(|v| v.to_string())
+                            .unwrap_or_default()
+                    ),
+                );
+            }
+            html.push_str("</tbody></table>");
+            return Ok(html);
+        }
+        let filter = bdc_audit::query::TimelineFilter {
+            table: param(query, "table"),
+            actor_type: param(query, "actor_type"),
+            actor_id: param(query, "actor_id"),
+            action: param(query, "action"),
+            cursor: param(query, "cursor").and_then(|c| c.parse().ok()),
+            limit: Some(
+                param(query, "limit")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(100),
+            ),
+            ..Default::default()
+        };
+        let value = |k: &str| escape(&param(query, k).unwrap_or_default());
+        let _ = write!(
+            html,
+            "<form class=\"filters\" method=\"get\" action=\"/dashboard/audit\" id=\"audit-filters\">\
+             <label>Table <input name=\"table\" id=\"a-table\" value=\"{}\"></label>\
+             <label>Actor type <input name=\"actor_type\" id=\"a-actor-type\" value=\"{}\" placeholder=\"job, cli, http, system\"></label>\
+             <label>Actor id <input name=\"actor_id\" id=\"a-actor-id\" value=\"{}\"></label>\
+             <label>Action <input name=\"action\" id=\"a-action\" value=\"{}\"></label>\
+             <label>Limit <input name=\"limit\" value=\"{}\" size=\"4\"></label>\
+             <button type=\"submit\" id=\"a-apply\">Apply</button></form>",
+            value("table"),
+            value("actor_type"),
+            value("actor_id"),
+            value("action"),
+            filter.limit.unwrap_or(100)
+        );
+        let page = bdc_audit::query::timeline(&self.storage, &filter)
+            .await
+            .map_err(|e| e.to_string())?;
+        html.push_str("<table id=\"timeline\"><thead><tr><th>At (UTC)</th><th>Tx</th><th>Actor</th><th>Action</th><th>Table</th><th>Key</th><th>Op</th><th>Changed fields</th></tr></thead><tbody>");
+        for c in &page.items {
+            let _ = write!(
+                html,
+                "<tr class=\"change\" data-table=\"{1}\"><td>{0}</td><td><a href=\"/dashboard/audit?tx={2}\">{2}</a></td><td>{3}</td><td>{4}</td><td>{1}</td><td><code>{5}</code></td><td>{6}{7}</td><td><code>{8}</code></td></tr>",
+                escape(&c.occurred_at),
+                escape(&c.table_name),
+                c.transaction_id,
+                escape(&format!(
+                    "{}:{}",
+                    c.actor_type.as_deref().unwrap_or("-"),
+                    c.actor_id.as_deref().unwrap_or("-")
+                )),
+                escape(c.action.as_deref().unwrap_or("")),
+                escape(&c.pk.to_string()),
+                escape(&c.op),
+                if c.baseline { " (baseline)" } else { "" },
+                escape(
+                    &c.changed_fields
+                        .as_ref()
+                        .map(|v| v.to_string())
+                        .unwrap_or_default()
+                ),
+            );
+        }
+        html.push_str("</tbody></table>");
+        if let Some(next) = page.next_cursor {
+            let mut q: Vec<String> = query
+                .iter()
+                .filter(|(k, _)| k.as_str() != "cursor")
+                .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+                .collect();
+            q.push(format!("cursor={next}"));
+            let _ = write!(
+                html,
+                "<p><a href=\"/dashboard/audit?{}\" id=\"older\">Older changes →</a></p>",
+                q.join("&amp;")
+            );
+        }
+        Ok(html)
+    }
+}

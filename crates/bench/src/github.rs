@@ -1,0 +1,286 @@
+//! GitHub collector benchmarks.
+//!
+//! * **Commit sync** (the original's `test_github_commits_throughput.py`):
+//!   N GitHub-shaped commit payloads (`GET /repos/{o}/{r}/commits/{sha}`
+//!   bodies, one modified file each) parsed and stored through the
+//!   collector's sync path (`add_commits` + `GithubStore::write`: commit,
+//!   author account, file, file change and activity rows), in
+//!   transactions of 1,000 commits. N = 50 (median of 7 runs, fresh commits
+//!   each time) and N = 50,000 (`--quick`: 5,000), without and with the
+//!   audit triggers on the five tables. The original: 50 commits in
+//!   0.137 s median (~365 commits/s).
+//!   On PostgreSQL also over the Unix socket (see `run`).
+//! * **Re-sync of unchanged repos**: `github-activity --org boostorg`
+//!   against a local fake GitHub with 200 repositories (`--quick`: 50),
+//!   once to fill the database, then again: rate-limit points spent
+//!   (target 0: every request conditional) and wall time.
+
+#[path = "../../collector-github/tests/common/fake.rs"]
+#[allow(dead_code, clippy::all)]
+mod fake;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use bdc_collector::{CollectContext, Collector};
+use bdc_collector_github::model::Commit;
+use bdc_collector_github::sync::add_commits;
+use bdc_collector_github::{Batch, GithubCollector, GithubStore};
+use bdc_config::Config;
+use bdc_core::Actor;
+use bdc_http::{Clock, SystemClock};
+use bdc_storage::{ConnectOptions, Storage};
+use bdc_testsupport::{Kind, TestDb};
+use serde_json::json;
+
+use crate::{Row, backend_name};
+
+const ORIGINAL_COMMITS_PER_S: f64 = 50.0 / 0.137;
+const TABLES: &[&str] = &[
+    "github_commits",
+    "github_users",
+    "github_files",
+    "github_file_changes",
+    "activity_records",
+];
+
+/// `n` commit detail payloads as one JSON array (as a client would hold
+/// them after fetching), commits `offset..offset + n`.
+fn payloads(n: usize, offset: usize) -> Result<Vec<u8>> {
+    let template = fake::fixture("commit");
+    let t0 = fake::base_time();
+    let items: Vec<serde_json::Value> = (offset..offset + n)
+        .map(|i| {
+            let mut c = template.clone();
+            let sha = format!("{:040x}", 0xbe00_0000_0000u64 + i as u64);
+            let at = fake::ts(t0 + chrono::Duration::seconds(i as i64));
+            let login = format!("dev{}", i % 500);
+            c["sha"] = json!(sha);
+            c["html_url"] = json!(format!("https://github.com/boostorg/bench/commit/{sha}"));
+            c["commit"]["author"]["date"] = json!(at);
+            c["commit"]["committer"]["date"] = json!(at);
+            c["commit"]["message"] = json!(format!("Commit {i}\n\nBody of commit {i}."));
+            let user = json!({"login": login, "id": 10_000 + (i % 500), "type": "User",
+                "html_url": format!("https://github.com/{login}"), "site_admin": false});
+            c["author"] = user.clone();
+            c["committer"] = user;
+            c["files"][0]["filename"] = json!(format!("src/module{}/file{i}.cpp", i % 97));
+            c
+        })
+        .collect();
+    Ok(serde_json::to_vec(&items)?)
+}
+
+/// Parse and store `bytes` through the sync path.
+async fn sync(store: &GithubStore, bytes: &[u8]) -> Result<()> {
+    let commits: Vec<Commit> = serde_json::from_slice(bytes)?;
+    let mut it = commits.into_iter();
+    loop {
+        let chunk: Vec<Commit> = it.by_ref().take(1000).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let mut batch = Batch::default();
+        add_commits(&mut batch, "boostorg/bench", 4242, chunk)?;
+        store.write(&batch, Some("bench")).await?;
+    }
+    Ok(())
+}
+
+/// The local PostgreSQL socket, when there is one.
+const PG_SOCKET_DIR: &str = "/var/run/postgresql";
+
+/// `url` rewritten to reach the same database over the Unix socket.
+fn socket_url(url: &str) -> Option<String> {
+    if !std::path::Path::new(PG_SOCKET_DIR)
+        .join(".s.PGSQL.5432")
+        .exists()
+    {
+        return None;
+    }
+    let u = url::Url::parse(url).ok()?;
+    let db = u.path().trim_start_matches('/');
+    let auth = match u.password() {
+        Some(p) => format!("{}:{p}", u.username()),
+        None => u.username().to_owned(),
+    };
+    Some(format!(
+        "postgres://{auth}@localhost/{db}?host={PG_SOCKET_DIR}"
+    ))
+}
+
+async fn commit_throughput(kind: Kind, quick: bool, audit: bool, socket: bool) -> Result<Vec<Row>> {
+    let db = TestDb::new(kind).await;
+    let url = match (socket, socket_url(db.url())) {
+        (true, Some(u)) => u,
+        (true, None) => return Ok(Vec::new()),
+        (false, _) => db.url().to_owned(),
+    };
+    let storage = Storage::connect(&url, &ConnectOptions::default()).await?;
+    storage
+        .migrate_parts(&[&bdc_http::SCHEMA, &bdc_collector_github::SCHEMA])
+        .await?;
+    let storage = storage.with_actor(&Actor::job("github-activity", "bench"));
+    if audit {
+        bdc_audit::install(&storage).await?;
+        let cfg = bdc_audit::AuditConfig::parse("cover_platform_tables: false\n", "bench")?;
+        let tables: Vec<String> = TABLES.iter().map(|t| (*t).to_owned()).collect();
+        bdc_audit::triggers::cover_tables(&storage, &cfg, &tables, false).await?;
+    }
+    let store = GithubStore::new(storage.clone(), "github-activity");
+    let backend = backend_name(kind);
+    let label = match (audit, socket) {
+        (false, false) => "audit off",
+        (true, false) => "audit on",
+        (false, true) => "audit off, unix socket",
+        (true, true) => "audit on, unix socket",
+    };
+    let mut rows = Vec::new();
+    // N = 50, median of 7 (fresh commits each time).
+    let mut secs = Vec::new();
+    for r in 0..7 {
+        let bytes = payloads(50, 1_000_000 + r * 50)?;
+        let start = Instant::now();
+        sync(&store, &bytes).await?;
+        secs.push(start.elapsed().as_secs_f64());
+    }
+    secs.sort_by(f64::total_cmp);
+    let median = secs[secs.len() / 2];
+    rows.push(Row {
+        bench: format!("github commit sync N=50 ({label})"),
+        backend,
+        size: "50".into(),
+        value: 50.0 / median,
+        unit: "commits/s",
+    });
+    rows.push(Row {
+        bench: format!("  ratio to the original 365/s ({label})"),
+        backend,
+        size: "50".into(),
+        value: 50.0 / median / ORIGINAL_COMMITS_PER_S,
+        unit: "x",
+    });
+    let n = if quick { 5_000 } else { 50_000 };
+    let bytes = payloads(n, 0)?;
+    let start = Instant::now();
+    sync(&store, &bytes).await?;
+    let s = start.elapsed().as_secs_f64();
+    rows.push(Row {
+        bench: format!("github commit sync N={n} ({label})"),
+        backend,
+        size: n.to_string(),
+        value: n as f64 / s,
+        unit: "commits/s",
+    });
+    rows.push(Row {
+        bench: format!("  ratio to the original 365/s ({label})"),
+        backend,
+        size: n.to_string(),
+        value: n as f64 / s / ORIGINAL_COMMITS_PER_S,
+        unit: "x",
+    });
+    storage.close().await;
+    Ok(rows)
+}
+
+async fn resync(kind: Kind, quick: bool) -> Result<Vec<Row>> {
+    let n: i64 = if quick { 50 } else { 200 };
+    let repos = (0..n)
+        .map(|i| {
+            fake::RepoData::generate(
+                "boostorg",
+                &format!("lib{i}"),
+                10_000 + i,
+                fake::Sizes::small(),
+            )
+        })
+        .collect();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let gh = fake::FakeGithub::new(repos, clock);
+    let server = gh.clone().start().await;
+    let db = TestDb::new(kind).await;
+    let storage = Storage::connect(db.url(), &ConnectOptions::default()).await?;
+    storage
+        .migrate_parts(&[&bdc_http::SCHEMA, &bdc_collector_github::SCHEMA])
+        .await?;
+    let ws = tempfile::tempdir()?;
+    let (wsp, api) = (ws.path().display().to_string(), server.uri());
+    let config = Arc::new(Config::from_lookup(|k| match k {
+        "WORKSPACE_DIR" => Some(wsp.clone()),
+        "GITHUB_API_URL" => Some(api.clone()),
+        _ => None,
+    })?);
+    let ctx = |run: &str| CollectContext {
+        run_id: run.into(),
+        command: "github-activity".into(),
+        args: vec!["--org".into(), "boostorg".into()],
+        schedule_group: None,
+        storage: storage.with_actor(&Actor::job("github-activity", run)),
+        config: Arc::clone(&config),
+        interactive: false,
+    };
+    let collector = GithubCollector::activity();
+    let start = Instant::now();
+    let first = collector.run(&ctx("bench-initial")).await?;
+    let initial_s = start.elapsed().as_secs_f64();
+    let points_before = gh.points();
+    let start = Instant::now();
+    let second = collector.run(&ctx("bench-resync")).await?;
+    let resync_s = start.elapsed().as_secs_f64();
+    let backend = backend_name(kind);
+    let size = format!("{n} repos");
+    let rows = vec![
+        Row {
+            bench: "github initial sync (fake GitHub)".into(),
+            backend,
+            size: size.clone(),
+            value: initial_s,
+            unit: "s",
+        },
+        Row {
+            bench: "  requests / rate-limit points (initial)".into(),
+            backend,
+            size: size.clone(),
+            value: first.count("rate_limit_points") as f64,
+            unit: "points",
+        },
+        Row {
+            bench: "github re-sync of unchanged repos".into(),
+            backend,
+            size: size.clone(),
+            value: resync_s,
+            unit: "s",
+        },
+        Row {
+            bench: "  rate-limit points spent (re-sync)".into(),
+            backend,
+            size: size.clone(),
+            value: (gh.points() - points_before) as f64,
+            unit: "points",
+        },
+        Row {
+            bench: "  conditional requests answered 304".into(),
+            backend,
+            size,
+            value: second.count("not_modified") as f64,
+            unit: "requests",
+        },
+    ];
+    storage.close().await;
+    Ok(rows)
+}
+
+pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
+    let mut rows = commit_throughput(kind, quick, false, false).await?;
+    rows.extend(commit_throughput(kind, quick, true, false).await?);
+    if kind == Kind::Postgres {
+        // sqlx does not set TCP_NODELAY: over TCP each write transaction
+        // can stall ~40 ms on Nagle + delayed ACK. The Unix socket shows
+        // the database's own cost.
+        rows.extend(commit_throughput(kind, quick, false, true).await?);
+        rows.extend(commit_throughput(kind, quick, true, true).await?);
+    }
+    rows.extend(resync(kind, quick).await?);
+    Ok(rows)
+}

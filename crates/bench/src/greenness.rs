@@ -1,0 +1,281 @@
+//! Greenness pipeline benchmarks.
+//!
+//! * `greenness-overhead`: pipeline overhead per commit with a no-op build
+//!   (ingest → final per-project record) over the durable SQL store, one
+//!   commit at a time on a queue fed N commits (1,000; 100 with `--quick`):
+//!   p50/p95 latency and sustained commits per minute. The source control
+//!   is an in-memory linear history so only the pipeline (stage messages,
+//!   transactions, records) is measured, not git.
+//! * `greenness-incremental`: fraction of project builds avoided by
+//!   incremental builds on a 24-project repository with a realistic change
+//!   mix (most commits touch one project, some a few, some shared code that
+//!   every project includes, some only docs; 5% break a project that the
+//!   next commit fixes).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Result;
+use async_trait::async_trait;
+use bdc_greenness::config::{GreennessConfig, ProjectSpec, QueueSpec};
+use bdc_greenness::engine::{Pipeline, RetryPolicy, SystemClock};
+use bdc_greenness::model::{Outcome, TargetResult};
+use bdc_greenness::store::{SCHEMA, SqlStore};
+use bdc_greenness::traits::{
+    BuildContext, BuildRunner, NoHooks, RunnerError, ScmError, SourceControl, Target,
+};
+use bdc_storage::{ConnectOptions, Storage};
+use bdc_testsupport::{Kind, TestDb};
+
+use crate::{Row, backend_name, percentile_ms};
+
+/// A linear history in memory: commit n changed `paths[n]`.
+#[derive(Default)]
+struct LinearScm {
+    paths: Mutex<Vec<Vec<String>>>,
+}
+
+fn uri(n: usize) -> String {
+    format!("bench://repo/ref/main/{n}")
+}
+
+fn index(uri: &str) -> usize {
+    uri.rsplit('/')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl SourceControl for LinearScm {
+    async fn head(&self, _q: &QueueSpec) -> Result<String, ScmError> {
+        let n = self.paths.lock().map(|p| p.len()).unwrap_or(1);
+        Ok(uri(n.saturating_sub(1)))
+    }
+    async fn is_ancestor(&self, a: &str, b: &str) -> Result<bool, ScmError> {
+        Ok(index(a) <= index(b))
+    }
+    async fn changed_paths(&self, a: &str, b: &str) -> Result<Vec<String>, ScmError> {
+        let p = self.paths.lock().map_err(|e| ScmError::Failed {
+            context: "bench".into(),
+            detail: e.to_string(),
+        })?;
+        let mut out = BTreeSet::new();
+        for n in index(a) + 1..=index(b) {
+            out.extend(p.get(n).into_iter().flatten().cloned());
+        }
+        Ok(out.into_iter().collect())
+    }
+    async fn checkout(&self, _c: &str) -> Result<Option<PathBuf>, ScmError> {
+        Ok(None)
+    }
+    async fn release(&self, _c: &str) -> Result<(), ScmError> {
+        Ok(())
+    }
+}
+
+/// A build that does nothing; fails the projects listed as broken.
+#[derive(Default)]
+struct NoopRunner {
+    broken: Mutex<BTreeMap<usize, BTreeSet<String>>>,
+    builds: AtomicU64,
+}
+
+#[async_trait]
+impl BuildRunner for NoopRunner {
+    fn target_graph(&self, _q: &str, repo: bool, projects: &[String]) -> Vec<Target> {
+        let names = if repo {
+            vec!["repo".to_owned()]
+        } else {
+            projects.to_vec()
+        };
+        names
+            .into_iter()
+            .map(|name| Target {
+                name,
+                deps: Vec::new(),
+            })
+            .collect()
+    }
+    async fn build(
+        &self,
+        ctx: &BuildContext,
+        targets: &[Target],
+    ) -> Result<Vec<TargetResult>, RunnerError> {
+        let n = index(&ctx.commit_uri);
+        let broken = self
+            .broken
+            .lock()
+            .map(|b| b.get(&n).cloned().unwrap_or_default())
+            .unwrap_or_default();
+        self.builds
+            .fetch_add(targets.len() as u64, Ordering::Relaxed);
+        Ok(targets
+            .iter()
+            .map(|t| TargetResult {
+                target: t.name.clone(),
+                outcome: if broken.contains(&t.name) {
+                    Outcome::Failed
+                } else {
+                    Outcome::Passed
+                },
+                exit_code: Some(0),
+                log_location: None,
+                detail: String::new(),
+            })
+            .collect())
+    }
+}
+
+fn config(projects: usize) -> GreennessConfig {
+    GreennessConfig {
+        queues: vec![QueueSpec {
+            name: "bench".into(),
+            repo: "bench".into(),
+            ref_name: "main".into(),
+            poll_interval_seconds: 60,
+            build: None,
+            timeout_seconds: 60,
+            projects: (0..projects)
+                .map(|i| ProjectSpec {
+                    name: format!("p{i:02}"),
+                    paths: vec![format!("libs/p{i:02}/**"), "common/**".into()],
+                    build: Some("true".into()),
+                })
+                .collect(),
+            projects_command: None,
+        }],
+        hooks: Vec::new(),
+    }
+}
+
+async fn setup(
+    kind: Kind,
+    projects: usize,
+) -> Result<(TestDb, Pipeline, Arc<LinearScm>, Arc<NoopRunner>)> {
+    let db = TestDb::new(kind).await;
+    let storage = Storage::connect(db.url(), &ConnectOptions::default()).await?;
+    storage.migrate_parts(&[&SCHEMA]).await?;
+    let scm = Arc::new(LinearScm::default());
+    let runner = Arc::new(NoopRunner::default());
+    let p = Pipeline {
+        store: Arc::new(SqlStore::new(storage)),
+        scm: scm.clone(),
+        runner: runner.clone(),
+        hooks: Arc::new(NoHooks),
+        config: Arc::new(config(projects)),
+        policy: RetryPolicy::default(),
+        clock: Arc::new(SystemClock),
+        owner: "bench".into(),
+    };
+    p.ensure_queues().await?;
+    Ok((db, p, scm, runner))
+}
+
+/// xorshift for a reproducible change mix.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
+    let backend = backend_name(kind);
+    let mut rows = Vec::new();
+
+    // Overhead per commit (5 projects, one touched per commit).
+    let n = if quick { 100 } else { 1000 };
+    let (_db, p, scm, _runner) = setup(kind, 5).await?;
+    let mut lat = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        if let Ok(mut paths) = scm.paths.lock() {
+            paths.push(vec![format!("libs/p{:02}/f{i}.c", i % 5)]);
+        }
+        let t = Instant::now();
+        p.ingest("bench").await?;
+        p.drain().await?;
+        lat.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    lat.sort();
+    rows.push(Row {
+        bench: "greenness-overhead p50 (ingest→record)".into(),
+        backend,
+        size: n.to_string(),
+        value: percentile_ms(&lat, 50.0),
+        unit: "ms",
+    });
+    rows.push(Row {
+        bench: "greenness-overhead p95 (ingest→record)".into(),
+        backend,
+        size: n.to_string(),
+        value: percentile_ms(&lat, 95.0),
+        unit: "ms",
+    });
+    rows.push(Row {
+        bench: "greenness-overhead sustained".into(),
+        backend,
+        size: n.to_string(),
+        value: n as f64 / total.as_secs_f64().max(1e-9) * 60.0,
+        unit: "commits/min",
+    });
+
+    // Incremental vs full on 24 projects.
+    let projects = 24usize;
+    let commits = if quick { 60 } else { 300 };
+    let (_db2, p, scm, runner) = setup(kind, projects).await?;
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let mut pending_fix: Option<String> = None;
+    for i in 0..commits {
+        let mut changed = Vec::new();
+        let roll = rng.below(100);
+        let touch = |rng: &mut Rng| format!("libs/p{:02}/src{}.c", rng.below(projects as u64), i);
+        if i == 0 || roll < 5 {
+            changed.push(format!("common/config{i}.h"));
+        } else if roll < 10 {
+            changed.push(format!("doc/notes{i}.md"));
+        } else if roll < 30 {
+            for _ in 0..2 + rng.below(2) {
+                changed.push(touch(&mut rng));
+            }
+        } else {
+            changed.push(touch(&mut rng));
+        }
+        let mut broken = BTreeSet::new();
+        if let Some(p) = pending_fix.take() {
+            // The fix touches the broken project.
+            changed.push(format!("libs/{p}/fix{i}.c"));
+        } else if i > 0 && rng.below(100) < 5 {
+            let p = format!("p{:02}", rng.below(projects as u64));
+            changed.push(format!("libs/{p}/bug{i}.c"));
+            broken.insert(p.clone());
+            pending_fix = Some(p);
+        }
+        if let Ok(mut paths) = scm.paths.lock() {
+            paths.push(changed);
+        }
+        if let Ok(mut b) = runner.broken.lock() {
+            b.insert(i, broken);
+        }
+        p.ingest("bench").await?;
+        p.drain().await?;
+    }
+    let built = runner.builds.load(Ordering::Relaxed) as f64;
+    let full = (commits * projects) as f64;
+    rows.push(Row {
+        bench: "greenness-incremental builds avoided".into(),
+        backend,
+        size: format!("{commits}x{projects}"),
+        value: (1.0 - built / full) * 100.0,
+        unit: "%",
+    });
+    Ok(rows)
+}
