@@ -50,7 +50,7 @@ pub struct SchedulerArgs {
 
 #[derive(Debug, Args)]
 pub struct JobsArgs {
-    /// queued, running, succeeded, failed or dead.
+    /// queued, running, succeeded or dead.
     #[arg(long)]
     pub status: Option<String>,
     #[arg(long, default_value_t = 20)]
@@ -178,17 +178,17 @@ async fn run_process(
     let info = bdc_server::heartbeat::worker_info(role, env!("CARGO_PKG_VERSION"));
     let worker_id = info.worker_id.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let heartbeat = bdc_server::heartbeat::spawn(
-        storage.clone(),
-        info,
-        Duration::from_secs(10),
-        stop_rx.clone(),
-    );
+    // Stopped only after the roles: the process stays visible to /health/
+    // while its in-flight job finishes.
+    let (hb_stop_tx, hb_stop_rx) = watch::channel(false);
+    let heartbeat =
+        bdc_server::heartbeat::spawn(storage.clone(), info, Duration::from_secs(10), hb_stop_rx);
     let handles = body(worker_id.clone(), stop_rx);
     tracing::info!(role, worker = %worker_id, "started");
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     join_roles(handles, config.daemon.shutdown_grace).await;
+    let _ = hb_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), heartbeat).await;
     storage.close().await;
     Ok(ExitCode::SUCCESS)
@@ -268,7 +268,7 @@ pub async fn jobs(config: &Config, args: JobsArgs) -> Result<ExitCode> {
         None => None,
         Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
             UsageError(format!(
-                "--status {s:?}: expected queued, running, succeeded, failed or dead"
+                "--status {s:?}: expected queued, running, succeeded or dead"
             ))
         })?),
     };
@@ -282,7 +282,39 @@ pub async fn jobs(config: &Config, args: JobsArgs) -> Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &list)?;
             writeln!(out)?;
         }
-        OutputFormat::Table | OutputFormat::Csv => {
+        OutputFormat::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record([
+                "id",
+                "status",
+                "kind",
+                "slot_key",
+                "attempts",
+                "max_attempts",
+                "run_at",
+                "locked_by",
+                "started_at",
+                "finished_at",
+                "last_error",
+            ])?;
+            for j in &list {
+                w.write_record([
+                    j.id.to_string(),
+                    j.status.as_str().to_owned(),
+                    j.kind.clone(),
+                    j.slot_key.clone().unwrap_or_default(),
+                    j.attempts.to_string(),
+                    j.max_attempts.to_string(),
+                    j.run_at.to_rfc3339(),
+                    j.locked_by.clone().unwrap_or_default(),
+                    j.started_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    j.finished_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    j.last_error.clone().unwrap_or_default(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        OutputFormat::Table => {
             let body: Vec<Vec<String>> = list
                 .iter()
                 .map(|j| {

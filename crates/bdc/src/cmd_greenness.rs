@@ -132,8 +132,10 @@ pub fn load_config(arg: Option<PathBuf>) -> Result<Arc<GreennessConfig>> {
     Ok(Arc::new(cfg))
 }
 
+/// Lease owner of this process: unique across machines and restarts
+/// (`host:pid:uuid8`, as heartbeats), so two replicas never share leases.
 fn owner(kind: &str) -> String {
-    format!("{kind}-{}", std::process::id())
+    bdc_server::heartbeat::worker_info(kind, env!("CARGO_PKG_VERSION")).worker_id
 }
 
 pub async fn run(config: &Config, args: GreennessArgs) -> Result<ExitCode> {

@@ -213,6 +213,9 @@ async fn run_scheduled_cmd(config: Arc<Config>, args: RunScheduledArgs) -> Resul
     }
     if let Some(d) = args.day_of_month {
         due.day_of_month = d;
+        // An explicit day past this month's end (e.g. 31 in November) means
+        // that day: a `day_of_month: 31` task is then due.
+        due.days_in_month = due.days_in_month.max(d);
     }
     let strict = args.strict || config.schedule_strict;
     let storage = connect_ready(&config).await?;
@@ -537,14 +540,26 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("binding {bind}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
-    let info = bdc_server::heartbeat::worker_info("serve", env!("CARGO_PKG_VERSION"));
+    // A serve process that runs no worker is not counted by /health/'s
+    // celery_workers check.
+    let role = if args.workers > 0 && schedule.is_some() {
+        "serve"
+    } else {
+        "serve-http"
+    };
+    let info = bdc_server::heartbeat::worker_info(role, env!("CARGO_PKG_VERSION"));
     let worker_id = info.worker_id.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_rx_roles = stop_rx.clone();
     let (greenness_routes, greenness_tasks) =
         crate::cmd_greenness::serve_parts(&config, &storage, stop_rx.clone())?;
+    // The heartbeat outlives the roles: it stops only after in-flight jobs
+    // finished (or were released), so /health/ keeps seeing this process
+    // during its shutdown grace period.
+    let (hb_stop_tx, hb_stop_rx) = tokio::sync::watch::channel(false);
     let heartbeat =
-        bdc_server::heartbeat::spawn(storage.clone(), info, Duration::from_secs(10), stop_rx);
+        bdc_server::heartbeat::spawn(storage.clone(), info, Duration::from_secs(10), hb_stop_rx);
+    drop(stop_rx);
     let roles = crate::cmd_daemon::spawn_roles(
         &config,
         &storage,
@@ -578,7 +593,7 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
         extra_routes: vec![
             bdc_audit::http::router(
                 storage.clone(),
-                std::env::var(bdc_audit::http::TOKEN_ENV).ok(),
+                config.api_token.as_ref().map(|t| t.expose().to_owned()),
             ),
             greenness_routes,
             dashboard,
@@ -590,6 +605,7 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
     let _ = stop_tx.send(true);
     crate::cmd_daemon::join_roles(roles, config.daemon.shutdown_grace).await;
     crate::cmd_greenness::join(greenness_tasks).await;
+    let _ = hb_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), heartbeat).await;
     storage.close().await;
     result?;

@@ -265,16 +265,20 @@ impl Section for AuditSection {
         }
         html.push_str("</tbody></table>");
         if let Some(next) = page.next_cursor {
-            let mut q: Vec<String> = query
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            let mut keys: Vec<_> = query
                 .iter()
                 .filter(|(k, _)| k.as_str() != "cursor")
-                .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
                 .collect();
-            q.push(format!("cursor={next}"));
+            keys.sort();
+            for (k, v) in keys {
+                q.append_pair(k, v);
+            }
+            q.append_pair("cursor", &next.to_string());
             let _ = write!(
                 html,
                 "<p><a href=\"/dashboard/audit?{}\" id=\"older\">Older changes →</a></p>",
-                q.join("&amp;")
+                escape(&q.finish())
             );
         }
         Ok(html)

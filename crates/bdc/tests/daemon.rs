@@ -152,6 +152,56 @@ async fn every_slot_runs_exactly_once(kind: Kind, processes: usize) {
     let runs = env.runs();
     assert_eq!(runs.len(), 16, "{runs:#?}");
     assert!(runs.iter().all(|r| r["status"] == "success"));
+    // Only the calendar slot (the daily task) makes a group fresh.
+    let storage = bdc_storage::Storage::connect(env.db.url(), &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .runs()
+            .last_group_success("g0")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    storage.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interval_slots_do_not_make_a_group_fresh() {
+    let env = Env::new(Kind::Sqlite).await;
+    let index = repo_root().join("examples/wg21/index.json");
+    let schedule = env.write(
+        "interval.yaml",
+        &format!(
+            "groups:\n  g:\n    default_time: \"23:59\"\n    tasks:\n      - command: wg21-papers\n        schedule: daily\n        args: [\"--index\", \"{0}\"]\n      - command: wg21-papers\n        schedule: interval\n        minutes: 15\n        args: [\"--index\", \"{0}\"]\n",
+            index.display()
+        ),
+    );
+    // 10:30: the interval slot is due, the 23:59 calendar slot is not.
+    env.bdc()
+        .args([
+            "scheduler",
+            "--once",
+            "--at",
+            "2026-11-24T10:30:05Z",
+            "--schedule",
+            &schedule,
+        ])
+        .assert()
+        .success();
+    env.bdc()
+        .args(["worker", "--drain", "--schedule", &schedule])
+        .assert()
+        .success();
+    let jobs = env.jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert_eq!(env.runs().len(), 1);
+    let storage = bdc_storage::Storage::connect(env.db.url(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(storage.runs().last_group_success("g").await.unwrap(), None);
+    storage.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

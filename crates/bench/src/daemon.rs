@@ -174,8 +174,8 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
                     "serve",
                     "--bind",
                     &format!("127.0.0.1:{port}"),
-                    "--workers",
-                    "0",
+                    "--schedule",
+                    &schedule,
                     "--no-scheduler",
                 ])
                 .spawn()?,

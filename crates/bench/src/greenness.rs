@@ -69,10 +69,10 @@ impl SourceControl for LinearScm {
         }
         Ok(out.into_iter().collect())
     }
-    async fn checkout(&self, _c: &str) -> Result<Option<PathBuf>, ScmError> {
+    async fn checkout(&self, _c: &str, _key: &str) -> Result<Option<PathBuf>, ScmError> {
         Ok(None)
     }
-    async fn release(&self, _c: &str) -> Result<(), ScmError> {
+    async fn release(&self, _c: &str, _key: &str) -> Result<(), ScmError> {
         Ok(())
     }
 }

@@ -4,9 +4,11 @@
 //! * Groups are processed in file order (or only `--group G`); within a
 //!   group, due tasks run one after another in file order. A failing task
 //!   does not stop the tasks after it.
-//! * Each group with at least one due task gets a group-run record; it is
-//!   a success when none of its tasks failed (this is what `/health/`'s
-//!   `collector_groups.<id>.last_success_at` reports).
+//! * In a calendar run (no interval tick; daily tasks selected), each group
+//!   with at least one due task gets a group-run record; it is a success when
+//!   at least one task ran and none failed (this is what `/health/`'s
+//!   `collector_groups.<id>.last_success_at` reports). Interval ticks and
+//!   release slots do not touch a group's freshness.
 //! * **Strict** (`--strict` or `BOOST_COLLECTOR_SCHEDULE_STRICT=true`):
 //!   before anything runs, every enabled task of the selected groups must
 //!   name a collector this build provides; otherwise nothing runs and the
@@ -138,7 +140,15 @@ pub async fn run_scheduled(
             })
             .collect();
         let any_due = decisions.iter().any(|(_, d)| matches!(d, Due::Due));
-        let group_run = if any_due {
+        // Only calendar runs (daily/weekly/monthly tasks) feed the group's
+        // `last_success_at` in /health/: an interval tick or a release slot
+        // must not make a daily group look fresh.
+        let calendar = opts.due.interval_minutes.is_none()
+            && opts
+                .kinds
+                .as_ref()
+                .is_none_or(|k| k.contains(&ScheduleKind::Daily));
+        let group_run = if any_due && calendar {
             Some(
                 runner
                     .storage
@@ -161,7 +171,19 @@ pub async fn run_scheduled(
                         args: task_args(task),
                         schedule_group: Some(group.id.clone()),
                     };
-                    let run = runner.run(&req).await?;
+                    let run = match runner.run(&req).await {
+                        Ok(run) => run,
+                        Err(e) => {
+                            if let Some(id) = group_run {
+                                let _ = runner
+                                    .storage
+                                    .runs()
+                                    .finish_group_run(id, ran, failed + 1)
+                                    .await;
+                            }
+                            return Err(e.into());
+                        }
+                    };
                     match &run {
                         RunReport::Unknown { command } => {
                             let w = format!(

@@ -183,7 +183,7 @@ impl Config {
             },
         };
         let health = HealthConfig {
-            check_token: get("HEALTH_CHECK_TOKEN").map(Secret::new),
+            check_token: get("HEALTH_CHECK_TOKEN").map(|v| Secret::new(v.trim())),
             enforce_collector_freshness: match get("HEALTH_ENFORCE_COLLECTOR_FRESHNESS") {
                 Some(v) => parse_bool("HEALTH_ENFORCE_COLLECTOR_FRESHNESS", &v)?,
                 None => false,
@@ -238,7 +238,7 @@ impl Config {
         Ok(Config {
             database_url,
             workspace_dir,
-            github_token: get("GITHUB_TOKEN").map(Secret::new),
+            github_token: get("GITHUB_TOKEN").map(|v| Secret::new(v.trim())),
             github_tokens_scraping: get("GITHUB_TOKENS_SCRAPING")
                 .map(|v| {
                     v.split(',')
@@ -248,7 +248,7 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
-            github_token_write: get("GITHUB_TOKEN_WRITE").map(Secret::new),
+            github_token_write: get("GITHUB_TOKEN_WRITE").map(|v| Secret::new(v.trim())),
             github_api_url,
             wg21_index_url,
             schedule_yaml: PathBuf::from(
@@ -257,7 +257,7 @@ impl Config {
             ),
             schedule_strict,
             bind,
-            api_token: get("BDC_API_TOKEN").map(Secret::new),
+            api_token: get("BDC_API_TOKEN").map(|v| Secret::new(v.trim())),
             health,
             daemon,
             ignored_present: IGNORED_VARS

@@ -112,13 +112,22 @@ impl Worker {
                 }
             }
         };
+        tokio::pin!(renew);
         let result = tokio::select! {
             r = &mut exec => Some(r),
-            () = renew => None,
+            () = &mut renew => None,
             _ = shutdown.changed() => {
                 tracing::info!(job = job.id, grace_s = self.options.shutdown_grace.as_secs_f64(), "shutting down: waiting for the running job");
-                match tokio::time::timeout(self.options.shutdown_grace, &mut exec).await {
-                    Ok(r) => Some(r),
+                // Keep renewing the lease during the grace period, so no
+                // other worker takes the job over while it still runs here.
+                let finish = async {
+                    tokio::select! {
+                        r = &mut exec => Some(r),
+                        () = &mut renew => None,
+                    }
+                };
+                match tokio::time::timeout(self.options.shutdown_grace, finish).await {
+                    Ok(r) => r,
                     Err(_) => {
                         self.queue.release(job.id, me).await?;
                         let abandoned = self.runner.storage.runs().fail_abandoned(me).await?;

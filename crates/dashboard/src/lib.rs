@@ -101,6 +101,16 @@ pub fn router(state: DashboardState) -> Router {
 
 const COOKIE: &str = "bdc_token";
 
+/// The cookie carries a value derived from the token, never the API token
+/// itself (which also authorizes the write APIs).
+fn session_value(token: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"bdc-dashboard-session\0");
+    h.update(token.as_bytes());
+    hex::encode(h.finalize())
+}
+
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -119,8 +129,8 @@ fn token_ok(st: &DashboardState, headers: &HeaderMap) -> bool {
     if bdc_server::bearer_token_matches(headers, expected.expose()) {
         return true;
     }
-    cookie_token(headers)
-        .is_some_and(|t| bool::from(t.as_bytes().ct_eq(expected.expose().as_bytes())))
+    let session = session_value(expected.expose());
+    cookie_token(headers).is_some_and(|t| bool::from(t.as_bytes().ct_eq(session.as_bytes())))
 }
 
 async fn require_token(State(st): State<St>, req: Request, next: Next) -> Response {
@@ -458,7 +468,7 @@ async fn jobs_page(State(st): State<St>, Query(q): Query<JobsQuery>) -> Response
         Err(e) => return db_error(e),
     };
     let job_statuses = options(
-        &["queued", "running", "succeeded", "failed", "dead"],
+        &["queued", "running", "succeeded", "dead"],
         status.as_deref(),
     );
     render(&JobsPage {
@@ -552,7 +562,7 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(st): State<St>, Form(f): Form<LoginForm>) -> Response {
+async fn login(State(st): State<St>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
     let ok = st
         .config
         .api_token
@@ -568,9 +578,16 @@ async fn login(State(st): State<St>, Form(f): Form<LoginForm>) -> Response {
         // 200 with the message: a browser form round-trip, not an API error.
         return render(&page);
     }
+    // `Secure` when the request came over HTTPS (directly or through a
+    // proxy that says so), so the cookie never travels in clear afterwards.
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
     let cookie = format!(
-        "{COOKIE}={}; Path=/dashboard; HttpOnly; SameSite=Strict",
-        f.token
+        "{COOKIE}={}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=43200{}",
+        session_value(&f.token),
+        if https { "; Secure" } else { "" }
     );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard/")).into_response()
 }

@@ -185,7 +185,10 @@ impl Pipeline {
         else {
             return Ok(None);
         };
+        let started = std::time::Instant::now();
         let outcome = self.handle(&msg).await?;
+        metrics::histogram!("bdc_greenness_stage_seconds", "stage" => msg.stage.as_str())
+            .record(started.elapsed().as_secs_f64());
         metrics::counter!("bdc_greenness_steps_total", "stage" => msg.stage.as_str(), "outcome" => match &outcome {
             StepOutcome::Applied => "applied",
             StepOutcome::Acked => "acked",
@@ -224,8 +227,10 @@ impl Pipeline {
             now: self.now(),
         };
         let span = tracing::info_span!("greenness_stage", stage = msg.stage.as_str(), request = %msg.request_id, attempt = msg.attempts);
-        let _guard = span.enter();
-        let step = stages::handle(&env, msg).await;
+        let step = {
+            use tracing::Instrument;
+            stages::handle(&env, msg).instrument(span.clone()).await
+        };
         let (transition, acked) = match step {
             Ok(Step::Apply(t)) => (*t, false),
             Ok(Step::Ack(why)) => {

@@ -182,14 +182,15 @@ impl GitScm {
         Ok(())
     }
 
-    fn checkout_dir(&self, uri: &str) -> Result<(PathBuf, PathBuf, String), ScmError> {
+    fn checkout_dir(&self, uri: &str, key: &str) -> Result<(PathBuf, PathBuf, String), ScmError> {
         let (prefix, _, sha) = parse_uri(uri)?;
         let (mirror, _) = self.mirror_of(uri)?;
         let dir = self
             .workspace
             .join("checkouts")
             .join(sanitize(prefix.trim_start_matches("git://")))
-            .join(&sha);
+            .join(&sha)
+            .join(sanitize(key));
         Ok((mirror, dir, sha))
     }
 }
@@ -258,11 +259,12 @@ impl SourceControl for GitScm {
             .collect())
     }
 
-    async fn checkout(&self, commit: &str) -> Result<Option<PathBuf>, ScmError> {
-        let (mirror, dir, sha) = self.checkout_dir(commit)?;
+    async fn checkout(&self, commit: &str, key: &str) -> Result<Option<PathBuf>, ScmError> {
+        let (mirror, dir, sha) = self.checkout_dir(commit, key)?;
         if dir.exists() {
-            // Left over by a crash: start clean.
-            self.release(commit).await?;
+            // Left over by a crash of this very build (the key is the build
+            // id, private to one attempt): start clean.
+            self.release(commit, key).await?;
         }
         if let Some(parent) = dir.parent() {
             tokio::fs::create_dir_all(parent)
@@ -283,8 +285,8 @@ impl SourceControl for GitScm {
         Ok(Some(dir))
     }
 
-    async fn release(&self, commit: &str) -> Result<(), ScmError> {
-        let (mirror, dir, _) = self.checkout_dir(commit)?;
+    async fn release(&self, commit: &str, key: &str) -> Result<(), ScmError> {
+        let (mirror, dir, _) = self.checkout_dir(commit, key)?;
         let d = dir.display().to_string();
         let _ = git(Some(&mirror), &["worktree", "remove", "--force", &d]).await?;
         if dir.exists() {
@@ -294,6 +296,11 @@ impl SourceControl for GitScm {
                     context: format!("removing {}", dir.display()),
                     detail: e.to_string(),
                 })?;
+        }
+        // Drop the commit's directory once its last build released it
+        // (fails harmlessly while another build of the commit still runs).
+        if let Some(parent) = dir.parent() {
+            let _ = tokio::fs::remove_dir(parent).await;
         }
         let _ = git(Some(&mirror), &["worktree", "prune"]).await?;
         Ok(())

@@ -83,6 +83,7 @@ fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), Box<Response>>
 fn store_error(e: StoreError) -> Response {
     match e {
         StoreError::UnknownQueue(q) => error(StatusCode::NOT_FOUND, format!("unknown queue {q:?}")),
+        e @ StoreError::AmbiguousCommit { .. } => error(StatusCode::CONFLICT, e.to_string()),
         other => {
             tracing::error!(error = %other, "greenness API: store error");
             error(StatusCode::INTERNAL_SERVER_ERROR, "database error")
@@ -110,6 +111,14 @@ async fn ingest(
             "no greenness configuration loaded (set BDC_GREENNESS_YAML)",
         );
     };
+    // The write is the HTTP caller's (audit actor), not the serving process's.
+    let mut p = p.clone();
+    p.store = std::sync::Arc::new(SqlStore::new(
+        state
+            .store
+            .storage
+            .with_actor(&bdc_core::Actor::http("api-token")),
+    ));
     match p.ingest(&queue).await {
         Ok(out) => (
             if out.created {

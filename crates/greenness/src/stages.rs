@@ -197,7 +197,7 @@ async fn run_build(
             results: Vec::new(),
         });
     }
-    let workdir = env.scm.checkout(&req.commit_uri).await?;
+    let workdir = env.scm.checkout(&req.commit_uri, &build_id).await?;
     let ctx = BuildContext {
         queue: req.queue.clone(),
         request_id: req.id.clone(),
@@ -206,7 +206,7 @@ async fn run_build(
         workdir,
     };
     let results = env.runner.build(&ctx, &targets).await;
-    if let Err(e) = env.scm.release(&req.commit_uri).await {
+    if let Err(e) = env.scm.release(&req.commit_uri, &ctx.build_id).await {
         tracing::warn!(request = %req.id, error = %e, "greenness: cannot release a checkout");
     }
     Ok(BuildAttempt {

@@ -297,21 +297,59 @@ impl SqlStore {
         let is_sha = commit.len() >= 7
             && commit.len() <= 64
             && commit.bytes().all(|b| b.is_ascii_hexdigit());
-        let suffix = if is_sha {
-            format!("%/{}%", commit.to_ascii_lowercase())
+        let sha = commit.to_ascii_lowercase();
+        let pattern = if is_sha {
+            format!("%/{sha}%")
         } else {
             String::new()
         };
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM greenness_requests WHERE queue = $1 AND (head_uri = $2 OR ($3 <> '' AND head_uri LIKE $3)) \
-             ORDER BY seq DESC LIMIT 1"
+             ORDER BY seq DESC LIMIT 200"
         );
-        Ok(on_pool!(self.storage, p => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(queue).bind(commit).bind(&suffix).fetch_optional(p).await.ctx("finding a greenness request")? {
-                Some(row) => Some(request_from_row!(row)),
-                None => None,
+        let rows: Vec<Request> = on_pool!(self.storage, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(queue)
+                .bind(commit)
+                .bind(&pattern)
+                .fetch_all(p)
+                .await
+                .ctx("finding a greenness request")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(request_from_row!(row));
             }
-        }))
+            out
+        });
+        // An exact URI wins; a sha must be a prefix of the URI's last
+        // segment (the commit), never of the remote, repo or ref name.
+        if let Some(exact) = rows.iter().find(|r| r.commit_uri == commit) {
+            return Ok(Some(exact.clone()));
+        }
+        if !is_sha {
+            return Ok(None);
+        }
+        let matching: Vec<&Request> = rows
+            .iter()
+            .filter(|r| {
+                r.commit_uri
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|last| last.to_ascii_lowercase().starts_with(&sha))
+            })
+            .collect();
+        let mut heads: Vec<&str> = matching.iter().map(|r| r.commit_uri.as_str()).collect();
+        heads.sort_unstable();
+        heads.dedup();
+        if heads.len() > 1 {
+            return Err(StoreError::AmbiguousCommit {
+                queue: queue.to_owned(),
+                commit: commit.to_owned(),
+                candidates: heads.join(", "),
+            });
+        }
+        // Newest request of that head (rows are ordered by seq, newest first).
+        Ok(matching.first().map(|r| (*r).clone()))
     }
 
     /// Dead letters: (message id, request id, stage, attempts, error).

@@ -34,9 +34,12 @@ pub trait SourceControl: Send + Sync {
     /// Paths changed between two commits.
     async fn changed_paths(&self, from: &str, to: &str) -> Result<Vec<String>, ScmError>;
     /// A checkout of `commit` to build in (None: the runner needs none).
-    async fn checkout(&self, commit: &str) -> Result<Option<PathBuf>, ScmError>;
-    /// Release a checkout made by [`SourceControl::checkout`].
-    async fn release(&self, commit: &str) -> Result<(), ScmError>;
+    /// `key` (the build id) makes it private to one build: two builds of the
+    /// same commit (two queues, or a redelivered stage) never share or
+    /// delete each other's tree.
+    async fn checkout(&self, commit: &str, key: &str) -> Result<Option<PathBuf>, ScmError>;
+    /// Release the checkout made by [`SourceControl::checkout`] with `key`.
+    async fn release(&self, commit: &str, key: &str) -> Result<(), ScmError>;
     /// Whether `input` (a full sha or a URI) names `commit_uri`.
     fn same_commit(&self, input: &str, commit_uri: &str) -> bool {
         input == commit_uri || commit_uri.rsplit('/').next() == Some(input)
@@ -119,6 +122,14 @@ pub enum StoreError {
     UnknownQueue(String),
     #[error("stored {what} is invalid: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    #[error(
+        "commit {commit:?} is ambiguous in queue {queue:?}: it matches {candidates}; give more digits or the full URI"
+    )]
+    AmbiguousCommit {
+        queue: String,
+        commit: String,
+        candidates: String,
+    },
 }
 
 /// Result of applying a transition.

@@ -117,10 +117,10 @@ impl SourceControl for SimScm {
         }
         Ok(out.into_iter().collect())
     }
-    async fn checkout(&self, _c: &str) -> Result<Option<std::path::PathBuf>, ScmError> {
+    async fn checkout(&self, _c: &str, _key: &str) -> Result<Option<std::path::PathBuf>, ScmError> {
         Ok(None)
     }
-    async fn release(&self, _c: &str) -> Result<(), ScmError> {
+    async fn release(&self, _c: &str, _key: &str) -> Result<(), ScmError> {
         Ok(())
     }
 }

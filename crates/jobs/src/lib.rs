@@ -82,6 +82,8 @@ pub enum JobStatus {
     Queued,
     Running,
     Succeeded,
+    /// Reserved by the schema; retries go back to `queued` and exhausted
+    /// jobs become `dead`, so the queue never sets it today.
     Failed,
     Dead,
 }

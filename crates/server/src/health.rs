@@ -237,7 +237,13 @@ async fn workers_check(state: &AppState, now: DateTime<Utc>) -> WorkersCheck {
     .await;
     match listed {
         Ok(Ok(live)) => {
-            let workers: Vec<String> = live.into_iter().map(|w| w.worker_id).collect();
+            // Only processes that take jobs count: `bdc scheduler` and an
+            // HTTP-only `bdc serve` heartbeat too, but run no work.
+            let workers: Vec<String> = live
+                .into_iter()
+                .filter(|w| !NON_WORKER_ROLES.contains(&w.role.as_str()))
+                .map(|w| w.worker_id)
+                .collect();
             let responded = u64::try_from(workers.len()).unwrap_or(u64::MAX);
             let ok = responded >= u64::from(expected);
             WorkersCheck {
@@ -462,6 +468,9 @@ pub(crate) fn routes() -> Router<Ctx> {
 }
 
 /// Whether the `Authorization` header carries `Bearer <expected>`.
+/// Heartbeat roles of processes that run no jobs (not counted as workers).
+pub const NON_WORKER_ROLES: &[&str] = &["scheduler", "serve-http"];
+
 /// Whether `headers` carry `Authorization: Bearer <expected>` (scheme
 /// case-insensitive, token compared in constant time). Shared by every API.
 pub fn authorized(headers: &HeaderMap, expected: &str) -> bool {

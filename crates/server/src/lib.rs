@@ -36,8 +36,9 @@
 //!   bounded by 5 s ([`health::DATABASE_TIMEOUT`]). `ok` (bool); on success
 //!   `latency_ms` (integer milliseconds); on failure `error` (string,
 //!   `"timed out"` on timeout).
-//! - `celery_workers`: the live `bdc` processes (`bdc serve` and later
-//!   workers/schedulers), i.e. heartbeat rows newer than
+//! - `celery_workers`: the live `bdc` processes that run jobs (`bdc serve`
+//!   with a worker, `bdc worker`; roles `scheduler` and `serve-http` are not
+//!   counted), i.e. heartbeat rows newer than
 //!   `BDC_WORKER_LIVE_SECONDS` (default 30 s). `workers` = their ids
 //!   (`hostname:pid:8-hex`, sorted), `responded` = how many, `expected` =
 //!   `HEALTH_CELERY_MIN_WORKERS` (default 1); `ok` when `responded >=

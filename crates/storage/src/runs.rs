@@ -303,9 +303,12 @@ impl RunStore<'_> {
         )
     }
 
-    /// Finish a schedule-group run: `success` when no task failed.
+    /// Finish a schedule-group run: `success` when at least one task ran
+    /// and none failed.
     pub async fn finish_group_run(&self, id: i64, tasks_run: u64, tasks_failed: u64) -> Result<()> {
-        let status = if tasks_failed == 0 {
+        // A group run succeeds only when it ran at least one task and none
+        // failed (unknown / not-available commands do not count as run).
+        let status = if tasks_run > 0 && tasks_failed == 0 {
             "success"
         } else {
             "failed"

@@ -306,6 +306,10 @@ async fn runs_and_groups(kind: Kind) {
     let g = s.runs().start_group_run("daily").await.unwrap();
     s.runs().finish_group_run(g, 2, 1).await.unwrap();
     assert_eq!(s.runs().last_group_success("daily").await.unwrap(), None);
+    // Nothing ran (e.g. only unavailable collectors): not a success.
+    let g = s.runs().start_group_run("daily").await.unwrap();
+    s.runs().finish_group_run(g, 0, 0).await.unwrap();
+    assert_eq!(s.runs().last_group_success("daily").await.unwrap(), None);
     let g = s.runs().start_group_run("daily").await.unwrap();
     s.runs().finish_group_run(g, 2, 0).await.unwrap();
     assert!(
