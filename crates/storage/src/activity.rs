@@ -111,6 +111,8 @@ pub async fn upsert_in_tx(
     run_id: Option<&str>,
     checkpoint: Option<&CheckpointWrite<'_>>,
 ) -> Result<UpsertCounts> {
+    // Keep the last occurrence of each key: one statement may not touch the
+    // same row twice (PostgreSQL rejects it).
     let mut last: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for (i, r) in records.iter().enumerate() {
         last.insert((r.source_system(), r.external_id()), i);
@@ -185,66 +187,8 @@ impl ActivityStore<'_> {
         run_id: Option<&str>,
         checkpoint: Option<&CheckpointWrite<'_>>,
     ) -> Result<UpsertCounts> {
-        // Keep the last occurrence of each key: one statement may not touch
-        // the same row twice (PostgreSQL rejects it).
-        let mut last: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for (i, r) in records.iter().enumerate() {
-            last.insert((r.source_system(), r.external_id()), i);
-        }
-        let mut unique: Vec<&ActivityRecord> = Vec::with_capacity(last.len());
-        for (i, r) in records.iter().enumerate() {
-            if last.get(&(r.source_system(), r.external_id())) == Some(&i) {
-                unique.push(r);
-            }
-        }
-        let stamp = now();
-        let mut counts = UpsertCounts {
-            unchanged: (records.len() - unique.len()) as u64,
-            ..UpsertCounts::default()
-        };
         let mut tx = self.storage.begin().await?;
-        crate::on_tx!(&mut tx, t => {
-            for chunk in unique.chunks(CHUNK) {
-                let mut qb = QueryBuilder::new(UPSERT_HEAD);
-                qb.push_values(chunk.iter(), |mut b, r| {
-                    b.push_bind(r.source_system())
-                        .push_bind(r.external_id())
-                        .push_bind(r.kind())
-                        .push_bind(normalize_time(r.occurred_at()))
-                        .push_bind(r.actor())
-                        .push_bind(r.title())
-                        .push_bind(r.url())
-                        .push_bind(Json(r.payload()))
-                        .push_bind(run_id)
-                        .push_bind(stamp)
-                        .push_bind(stamp);
-                });
-                qb.push(UPSERT_TAIL);
-                let revisions: Vec<i64> = qb
-                    .build_query_scalar()
-                    .fetch_all(&mut **t)
-                    .await
-                    .ctx("upserting activity records")?;
-                let inserted = revisions.iter().filter(|r| **r == 1).count() as u64;
-                let touched = revisions.len() as u64;
-                counts.inserted += inserted;
-                counts.updated += touched - inserted;
-                counts.unchanged += chunk.len() as u64 - touched;
-            }
-            if let Some(cp) = checkpoint {
-                sqlx::query(CHECKPOINT_UPSERT_SQL)
-                    .bind(cp.collector)
-                    .bind(cp.scope)
-                    .bind(cp.state.checkpoint_token())
-                    .bind(cp.state.human_readable_marker())
-                    .bind(Json(cp.state.extras()))
-                    .bind(cp.run_id)
-                    .bind(stamp)
-                    .execute(&mut **t)
-                    .await
-                    .ctx("writing a checkpoint with its data")?;
-            }
-        });
+        let counts = upsert_in_tx(&mut tx, records, run_id, checkpoint).await?;
         tx.commit().await?;
         Ok(counts)
     }
