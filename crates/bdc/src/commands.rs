@@ -159,6 +159,7 @@ async fn run(config: Arc<Config>, args: RunArgs) -> Result<ExitCode> {
             command: args.collector.clone(),
             args: args.args,
             schedule_group: None,
+            slot_task: None,
         })
         .await?;
     storage.close().await;
@@ -226,6 +227,7 @@ async fn run_scheduled_cmd(config: Arc<Config>, args: RunScheduledArgs) -> Resul
         due,
         file_label: path.display().to_string(),
         kinds: None,
+        slot_key: None,
     };
     tracing::info!(
         schedule = %path.display(),
@@ -263,6 +265,7 @@ async fn run_scheduled_cmd(config: Arc<Config>, args: RunScheduledArgs) -> Resul
             }
             TaskOutcome::NotDue(reason) => format!("not due  ({reason})"),
             TaskOutcome::Disabled => "disabled".into(),
+            TaskOutcome::AlreadyDone => "already succeeded in this slot".into(),
         };
         writeln!(out, "{:<24} {:<40} {line}", t.group, t.command)?;
     }

@@ -449,6 +449,7 @@ async fn runner_records_the_run(kind: Kind) {
             command: "run_wg21_paper_tracker".into(),
             args: vec!["--index".into(), example_index().display().to_string()],
             schedule_group: None,
+            slot_task: None,
         })
         .await
         .unwrap();
@@ -458,6 +459,7 @@ async fn runner_records_the_run(kind: Kind) {
             command: NAME.into(),
             args: vec!["--bogus".into()],
             schedule_group: None,
+            slot_task: None,
         })
         .await
         .unwrap();

@@ -18,6 +18,9 @@ pub struct RunRequest {
     pub command: String,
     pub args: Vec<String>,
     pub schedule_group: Option<String>,
+    /// The schedule slot task (`<slot key>#<task index>`) when run by a
+    /// slot job; recorded on the run.
+    pub slot_task: Option<String>,
 }
 
 /// How a run went.
@@ -75,6 +78,7 @@ impl Runner {
             schedule_group: req.schedule_group.as_deref(),
             args: &req.args,
             worker_id: self.worker_id.as_deref(),
+            slot_task: req.slot_task.as_deref(),
         };
         // Every write of this run, including its run record, carries the
         // job actor (audit trail).

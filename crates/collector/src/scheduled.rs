@@ -34,6 +34,9 @@ pub struct ScheduledOptions {
     /// Only tasks of these kinds can be due (`None` = all). The daemon's
     /// scheduler enqueues calendar, interval and release slots separately.
     pub kinds: Option<Vec<ScheduleKind>>,
+    /// The slot key when run by a slot job: tasks of this slot that already
+    /// succeeded (an earlier attempt of the job) are not run again.
+    pub slot_key: Option<String>,
 }
 
 /// What happened to one task.
@@ -44,6 +47,8 @@ pub enum TaskOutcome {
     Disabled,
     /// Unknown command, skipped (non-strict only).
     UnknownCommand,
+    /// Succeeded in an earlier attempt of the same slot job: not run again.
+    AlreadyDone,
 }
 
 #[derive(Debug, Clone)]
@@ -161,15 +166,30 @@ pub async fn run_scheduled(
             None
         };
         let (mut ran, mut failed) = (0u64, 0u64);
-        for (task, decision) in decisions {
+        for (index, (task, decision)) in decisions.into_iter().enumerate() {
+            let slot_task = opts.slot_key.as_ref().map(|k| format!("{k}#{index}"));
+            let already = match (&slot_task, &decision) {
+                (Some(st), Due::Due) => runner
+                    .storage
+                    .runs()
+                    .slot_task_succeeded(st)
+                    .await
+                    .map_err(RunnerError::from)?,
+                _ => false,
+            };
             let outcome = match decision {
                 Due::Disabled => TaskOutcome::Disabled,
                 Due::NotDue(reason) => TaskOutcome::NotDue(reason),
+                Due::Due if already => {
+                    ran += 1;
+                    TaskOutcome::AlreadyDone
+                }
                 Due::Due => {
                     let req = RunRequest {
                         command: task.command.clone(),
                         args: task_args(task),
                         schedule_group: Some(group.id.clone()),
+                        slot_task,
                     };
                     let run = match runner.run(&req).await {
                         Ok(run) => run,

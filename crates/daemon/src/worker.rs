@@ -64,6 +64,7 @@ impl Worker {
             due,
             file_label: self.file_label.clone(),
             kinds: Some(kinds),
+            slot_key: Some(slot.key()),
         };
         match run_scheduled(&self.runner, &self.schedule, &opts).await {
             Ok(report) => {

@@ -264,6 +264,7 @@ async fn seed(storage: &Storage) {
         schedule_group: Some("daily"),
         args: &[],
         worker_id: None,
+        slot_task: None,
     };
     let mut counts = BTreeMap::new();
     counts.insert("inserted".to_owned(), 38);

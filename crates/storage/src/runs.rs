@@ -67,6 +67,9 @@ pub struct NewRun<'a> {
     pub schedule_group: Option<&'a str>,
     pub args: &'a [String],
     pub worker_id: Option<&'a str>,
+    /// The schedule slot task (`<slot key>#<task index>`) when run by a
+    /// slot job.
+    pub slot_task: Option<&'a str>,
 }
 
 /// How a run ended.
@@ -147,8 +150,8 @@ impl RunStore<'_> {
     pub async fn start(&self, run: &NewRun<'_>) -> Result<DateTime<Utc>> {
         let started = now();
         crate::in_write_tx!(self.storage, "recording the start of a run", p => sqlx::query(
-            "INSERT INTO collector_runs (run_id, collector, command, schedule_group, args, worker_id, started_at, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'running')",
+            "INSERT INTO collector_runs (run_id, collector, command, schedule_group, args, worker_id, started_at, status, slot_task)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8)",
         )
         .bind(run.run_id)
         .bind(run.collector)
@@ -157,6 +160,7 @@ impl RunStore<'_> {
         .bind(Json(run.args))
         .bind(run.worker_id)
         .bind(started)
+        .bind(run.slot_task)
         .execute(p)
         .await
         .map(|_| ()));
@@ -241,6 +245,19 @@ impl RunStore<'_> {
                 None => None,
             })
         })
+    }
+
+    /// Whether the schedule slot task `slot_task` already succeeded (a
+    /// retried slot job skips it).
+    pub async fn slot_task_succeeded(&self, slot_task: &str) -> Result<bool> {
+        on_pool!(self.storage, p => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM collector_runs WHERE slot_task = $1 AND status = 'success'",
+        )
+        .bind(slot_task)
+        .fetch_one(p)
+        .await)
+        .ctx("checking a slot task")
+        .map(|n| n > 0)
     }
 
     /// The latest run of every collector that ever ran, by collector name.

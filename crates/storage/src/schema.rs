@@ -87,6 +87,12 @@ pub const FOUNDATION: SchemaPart = SchemaPart {
             sqlite: include_str!("../migrations/sqlite/0002_tx_context.sql"),
             postgres: include_str!("../migrations/postgres/0002_tx_context.sql"),
         },
+        MigrationFile {
+            version: 3,
+            description: "run slot task",
+            sqlite: include_str!("../migrations/sqlite/0003_run_slot.sql"),
+            postgres: include_str!("../migrations/postgres/0003_run_slot.sql"),
+        },
     ],
 };
 
@@ -224,7 +230,7 @@ mod tests {
 
     #[test]
     fn versions_and_tables() {
-        assert_eq!(FOUNDATION.latest(), 2);
+        assert_eq!(FOUNDATION.latest(), 3);
         assert_eq!(FOUNDATION.table(), "_sqlx_migrations");
         let p = SchemaPart {
             name: "audit",

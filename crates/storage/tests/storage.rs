@@ -253,6 +253,7 @@ async fn runs_and_groups(kind: Kind) {
         schedule_group: Some("daily"),
         args: &args,
         worker_id: Some("w1"),
+        slot_task: None,
     };
     s.runs().start(&new).await.unwrap();
     let running = s.runs().get("r1").await.unwrap().unwrap();
