@@ -140,23 +140,78 @@ pub fn client() -> Result<reqwest::Client, MailError> {
         .map_err(MailError::Client)
 }
 
+/// Attempts per month export: server errors, 429 and network failures are
+/// retried with jittered exponential backoff (a `Retry-After` is honoured, up
+/// to a minute); other statuses fail at once.
+pub const ATTEMPTS: u32 = 3;
+/// Backoff before the second attempt (doubles after each).
+pub const RETRY_BASE: Duration = Duration::from_millis(250);
+
+fn retryable(status: reqwest::StatusCode) -> bool {
+    status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+}
+
+fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(d) = retry_after {
+        return d.min(Duration::from_secs(60));
+    }
+    let base = RETRY_BASE.saturating_mul(1u32 << attempt.min(10));
+    // Jitter of up to a quarter, from the clock's sub-second noise: enough to
+    // spread concurrent retries without a random-number dependency.
+    let noise = u64::from(Utc::now().timestamp_subsec_nanos()) % 1_000;
+    base + base.mul_f64(noise as f64 / 4_000.0)
+}
+
 /// GET one month's export, conditionally when validators are known.
 pub async fn fetch(
     client: &reqwest::Client,
     url: &str,
     validators: &Validators,
 ) -> Result<Fetch, MailError> {
-    let mut request = client.get(url);
-    if let Some(etag) = &validators.etag {
-        request = request.header(IF_NONE_MATCH, etag);
-    }
-    if let Some(lm) = &validators.last_modified {
-        request = request.header(IF_MODIFIED_SINCE, lm);
-    }
-    let response = request.send().await.map_err(|source| MailError::Request {
-        url: url.to_owned(),
-        source,
-    })?;
+    let mut attempt = 0;
+    let response = loop {
+        attempt += 1;
+        let mut request = client.get(url);
+        if let Some(etag) = &validators.etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(lm) = &validators.last_modified {
+            request = request.header(IF_MODIFIED_SINCE, lm);
+        }
+        match request.send().await {
+            Ok(r) if retryable(r.status()) && attempt < ATTEMPTS => {
+                let retry_after = r
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let wait = backoff(attempt - 1, retry_after);
+                tracing::warn!(
+                    url,
+                    status = r.status().as_u16(),
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "HyperKitty: retrying"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Ok(r) => break r,
+            Err(e)
+                if attempt < ATTEMPTS && (e.is_connect() || e.is_timeout() || e.is_request()) =>
+            {
+                let wait = backoff(attempt - 1, None);
+                tracing::warn!(url, error = %e, attempt, wait_ms = wait.as_millis() as u64, "HyperKitty: retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(source) => {
+                return Err(MailError::Request {
+                    url: url.to_owned(),
+                    source,
+                });
+            }
+        }
+    };
     let status = response.status();
     if status == reqwest::StatusCode::NOT_MODIFIED {
         if validators.etag.is_none() && validators.last_modified.is_none() {

@@ -528,10 +528,11 @@ async fn hyperkitty_resume(kind: Kind) {
         for (month, body) in months {
             let p = format!("/hk/list/{list}/export/{list}-{month}.mbox.gz");
             if fail_feb && *month == "2024-02" {
+                // Fails every attempt of the first run (retries included).
                 Mock::given(method("GET"))
                     .and(path(p.clone()))
                     .respond_with(ResponseTemplate::new(500))
-                    .up_to_n_times(1)
+                    .up_to_n_times(bdc_collector_mailing_list::hyperkitty::ATTEMPTS as u64)
                     .with_priority(1)
                     .mount(server)
                     .await;
@@ -594,3 +595,48 @@ async fn hyperkitty_resume(kind: Kind) {
     assert_eq!(env.fingerprint().await, expected);
 }
 both!(hyperkitty_resume);
+
+/// A transient server error (500, then 503 with Retry-After) is retried
+/// within the run, which then succeeds with every message.
+async fn hyperkitty_retries_transient_errors(kind: Kind) {
+    let list = "dev@lists.example.org";
+    let server = MockServer::start().await;
+    let p = format!("/hk/list/{list}/export/{list}-2024-01.mbox.gz");
+    Mock::given(method("GET"))
+        .and(path(p.clone()))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(p.clone()))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(p))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(gz(&fixture_mbox())))
+        .with_priority(3)
+        .mount(&server)
+        .await;
+    let env = Env::new(kind).await;
+    let base = format!("{}/hk", server.uri());
+    let args = [
+        "--list",
+        list,
+        "--archive-url",
+        &base,
+        "--since",
+        "2024-01",
+        "--until",
+        "2024-01",
+    ];
+    let r = env.run(&args).await;
+    assert!(r.count("messages") > 0);
+    let requests = server.received_requests().await.unwrap_or_default();
+    assert_eq!(requests.len(), 3, "500, 503, then 200");
+}
+both!(hyperkitty_retries_transient_errors);
