@@ -168,6 +168,13 @@ async fn flow(kind: Kind) {
     assert_eq!(req.data.plan.as_ref().unwrap().mode, BuildMode::Full);
     let v = gate.verdict("main", &c1, None).await.unwrap();
     assert!(v.green, "{v:?}");
+    // An abbreviated sha (≥ 7 digits) names the commit; a hex string that
+    // is not a prefix of the commit segment names nothing.
+    let short = gate.verdict("main", &c1[..8], None).await.unwrap();
+    assert!(short.green, "{short:?}");
+    let other = gate.verdict("main", "deadbeefcafe", None).await.unwrap();
+    assert_eq!(other.status, "not recorded");
+    assert!(!other.green);
     assert_eq!(
         gate.last_green("main", None)
             .await
