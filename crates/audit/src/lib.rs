@@ -33,12 +33,20 @@ pub use triggers::{Coverage, Covered};
 /// The audit schema part (bookkeeping table `_bdc_migrations_audit`).
 pub static AUDIT: SchemaPart = SchemaPart {
     name: "audit",
-    migrations: &[bdc_storage::MigrationFile {
-        version: 1,
-        description: "audit trail",
-        sqlite: include_str!("../migrations/sqlite/0001_audit.sql"),
-        postgres: include_str!("../migrations/postgres/0001_audit.sql"),
-    }],
+    migrations: &[
+        bdc_storage::MigrationFile {
+            version: 1,
+            description: "audit trail",
+            sqlite: include_str!("../migrations/sqlite/0001_audit.sql"),
+            postgres: include_str!("../migrations/postgres/0001_audit.sql"),
+        },
+        bdc_storage::MigrationFile {
+            version: 2,
+            description: "statement-level capture of inserts and deletes",
+            sqlite: include_str!("../migrations/sqlite/0002_statement_capture.sql"),
+            postgres: include_str!("../migrations/postgres/0002_statement_capture.sql"),
+        },
+    ],
 };
 
 /// Errors of the audit trail. Each names the table, column or value.

@@ -1,9 +1,14 @@
 //! Trigger generation and installation (coverage of a table).
 //!
-//! * PostgreSQL: one generic plpgsql function `bdc_audit_capture()`
-//!   (migration 1) and one row trigger `bdc_audit` per covered table whose
-//!   arguments carry the primary-key columns, the excluded and masked
-//!   columns and `require_actor`.
+//! * PostgreSQL: two generic capture functions and three triggers per
+//!   covered table, whose arguments carry the primary-key columns, the
+//!   excluded and masked columns and `require_actor`: the row trigger
+//!   `bdc_audit_update` (`bdc_audit_capture()`, migration 1) and the
+//!   statement triggers `bdc_audit_insert` / `bdc_audit_delete`
+//!   (`bdc_audit_capture_rows()`, migration 2), which capture a whole
+//!   multi-row statement with one `INSERT … SELECT` from its transition
+//!   table. Partitioned and inherited tables get one row trigger
+//!   `bdc_audit` for all three events.
 //! * SQLite: three triggers per table (`bdc_audit_insert_<t>`,
 //!   `…_update_<t>`, `…_delete_<t>`) with explicit column lists, because
 //!   SQLite triggers cannot iterate columns. A column added or removed
@@ -48,12 +53,21 @@ pub struct TableInfo {
     pub columns: Vec<Column>,
     /// Primary-key columns, in key order.
     pub primary_key: Vec<String>,
+    /// PostgreSQL: the table is partitioned, a partition, an inheritance
+    /// parent or an inheritance child. Statement triggers are not cloned to
+    /// partitions and fire only for the table a statement names (a `DELETE
+    /// FROM parent` that removes child rows fires no statement trigger of
+    /// the child), so such a table is captured by one row trigger for all
+    /// three events.
+    pub row_triggers_only: bool,
 }
 
 /// Read a table's columns and primary key; errors when the table does not
 /// exist or has no primary key.
 pub async fn table_info(storage: &Storage, table: &str) -> Result<TableInfo> {
-    let (columns, primary_key): (Vec<Column>, Vec<String>) = match storage.pool() {
+    let (columns, primary_key, row_triggers_only): (Vec<Column>, Vec<String>, bool) = match storage
+        .pool()
+    {
         bdc_storage::Pool::Sqlite(p) => {
             let rows: Vec<(String, String, i64)> =
                 sqlx::query_as("SELECT name, type, pk FROM pragma_table_info($1) ORDER BY cid")
@@ -86,6 +100,7 @@ pub async fn table_info(storage: &Storage, table: &str) -> Result<TableInfo> {
                     })
                     .collect(),
                 pk.into_iter().map(|(_, n)| n).collect(),
+                false,
             )
         }
         bdc_storage::Pool::Postgres(p) => {
@@ -120,6 +135,16 @@ pub async fn table_info(storage: &Storage, table: &str) -> Result<TableInfo> {
             .fetch_all(p)
             .await
             .ctx("reading a table's primary key")?;
+            let row_only: bool = sqlx::query_scalar(
+                "SELECT bool_or(c.relkind = 'p' OR c.relhassubclass OR c.relispartition
+                                OR EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid))
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relname = $1 AND n.nspname = current_schema() AND c.relkind IN ('r', 'p')",
+            )
+            .bind(table)
+            .fetch_one(p)
+            .await
+            .ctx("reading whether a table is partitioned")?;
             (
                 rows.into_iter()
                     .map(|(name, t)| Column {
@@ -128,6 +153,7 @@ pub async fn table_info(storage: &Storage, table: &str) -> Result<TableInfo> {
                     })
                     .collect(),
                 pk,
+                row_only,
             )
         }
     };
@@ -140,6 +166,7 @@ pub async fn table_info(storage: &Storage, table: &str) -> Result<TableInfo> {
         name: table.to_owned(),
         columns,
         primary_key,
+        row_triggers_only,
     })
 }
 
@@ -174,8 +201,23 @@ pub fn sqlite_trigger_names(table: &str) -> [String; 3] {
     ]
 }
 
-/// Name of the PostgreSQL trigger (one per table).
-pub const PG_TRIGGER: &str = "bdc_audit";
+/// PostgreSQL row trigger capturing UPDATEs.
+pub const PG_UPDATE_TRIGGER: &str = "bdc_audit_update";
+/// PostgreSQL statement trigger capturing INSERTs.
+pub const PG_INSERT_TRIGGER: &str = "bdc_audit_insert";
+/// PostgreSQL statement trigger capturing DELETEs.
+pub const PG_DELETE_TRIGGER: &str = "bdc_audit_delete";
+/// PostgreSQL row trigger capturing all three events: partitioned and
+/// inherited tables (see [`TableInfo::row_triggers_only`]), and every
+/// covered table before audit migration 2.
+pub const PG_ROW_TRIGGER: &str = "bdc_audit";
+/// Every PostgreSQL audit trigger name.
+pub const PG_TRIGGERS: [&str; 4] = [
+    PG_ROW_TRIGGER,
+    PG_INSERT_TRIGGER,
+    PG_UPDATE_TRIGGER,
+    PG_DELETE_TRIGGER,
+];
 
 /// A PostgreSQL `text[]` literal (`'{"a","b"}'`) with every element quoted.
 fn pg_array_literal(items: &[String]) -> String {
@@ -229,17 +271,44 @@ impl TriggerSpec {
         }
     }
 
+    /// The PostgreSQL triggers this table gets, sorted by name.
+    pub fn pg_trigger_names(&self) -> Vec<&'static str> {
+        if self.info.row_triggers_only {
+            vec![PG_ROW_TRIGGER]
+        } else {
+            vec![PG_DELETE_TRIGGER, PG_INSERT_TRIGGER, PG_UPDATE_TRIGGER]
+        }
+    }
+
     fn pg_sql(&self) -> String {
         let t = quote_ident(&self.info.name);
-        format!(
-            "DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {t};\n\
-             CREATE TRIGGER {PG_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {t} FOR EACH ROW\n  \
-             EXECUTE FUNCTION bdc_audit_capture({}, {}, {}, '{}');\n",
+        let args = format!(
+            "{}, {}, {}, '{}'",
             pg_array_literal(&self.info.primary_key),
             pg_array_literal(&self.redaction.exclude),
             pg_array_literal(&self.redaction.mask),
             self.require_actor
-        )
+        );
+        let mut sql = String::new();
+        for name in PG_TRIGGERS {
+            sql.push_str(&format!("DROP TRIGGER IF EXISTS {name} ON {t};\n"));
+        }
+        if self.info.row_triggers_only {
+            sql.push_str(&format!(
+                "CREATE TRIGGER {PG_ROW_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {t} FOR EACH ROW\n  \
+                 EXECUTE FUNCTION bdc_audit_capture({args});\n"
+            ));
+        } else {
+            sql.push_str(&format!(
+                "CREATE TRIGGER {PG_UPDATE_TRIGGER} AFTER UPDATE ON {t} FOR EACH ROW\n  \
+                 EXECUTE FUNCTION bdc_audit_capture({args});\n\
+                 CREATE TRIGGER {PG_INSERT_TRIGGER} AFTER INSERT ON {t} REFERENCING NEW TABLE AS bdc_rows\n  \
+                 FOR EACH STATEMENT EXECUTE FUNCTION bdc_audit_capture_rows({args});\n\
+                 CREATE TRIGGER {PG_DELETE_TRIGGER} AFTER DELETE ON {t} REFERENCING OLD TABLE AS bdc_rows\n  \
+                 FOR EACH STATEMENT EXECUTE FUNCTION bdc_audit_capture_rows({args});\n"
+            ));
+        }
+        sql
     }
 
     /// `r."col"` or, for a masked column, the mask when not NULL.
@@ -497,7 +566,8 @@ pub async fn cover_tables(
         let sql = spec.sql(backend)?;
         let mut tx = storage.begin().await?;
         let previous_sql = registered_sql(&mut tx, table).await?;
-        let installed = trigger_present(&mut tx, table).await?;
+        let installed =
+            installed_triggers(&mut tx, table).await? == expected_triggers(&spec, backend);
         let changed = previous_sql.as_deref() != Some(sql.as_str()) || !installed;
         let mut baseline_rows = 0;
         if dry_run {
@@ -566,38 +636,60 @@ pub async fn baseline(storage: &Storage, cfg: &AuditConfig, table: &str) -> Resu
     Ok(n)
 }
 
-async fn trigger_present(tx: &mut Tx, table: &str) -> Result<bool> {
+/// The audit triggers a table has, sorted by name.
+async fn installed_triggers(tx: &mut Tx, table: &str) -> Result<Vec<String>> {
     match tx {
-        Tx::Sqlite(t) => {
-            let [a, b, c] = sqlite_trigger_names(table);
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = $1 AND name IN ($2, $3, $4)",
-            )
-            .bind(table)
-            .bind(a)
-            .bind(b)
-            .bind(c)
-            .fetch_one(&mut **t)
-            .await
-            .ctx("looking for audit triggers")?;
-            Ok(n == 3)
-        }
-        Tx::Postgres(t) => {
-            let n: i64 = sqlx::query_scalar(PG_TRIGGER_COUNT)
-                .bind(table)
-                .fetch_one(&mut **t)
-                .await
-                .ctx("looking for audit triggers")?;
-            Ok(n == 1)
-        }
+        Tx::Sqlite(t) => sqlite_triggers(t, table).await,
+        Tx::Postgres(t) => pg_triggers(t, table).await,
     }
 }
 
-const PG_TRIGGER_COUNT: &str = "SELECT COUNT(*) FROM pg_trigger g
-      JOIN pg_class c ON c.oid = g.tgrelid
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relname = $1 AND n.nspname = current_schema()
-       AND g.tgname = 'bdc_audit' AND NOT g.tgisinternal AND g.tgenabled <> 'D'";
+/// The expected audit triggers of `spec` on `backend`, sorted by name.
+fn expected_triggers(spec: &TriggerSpec, backend: Backend) -> Vec<String> {
+    let mut names: Vec<String> = match backend {
+        Backend::Sqlite => sqlite_trigger_names(&spec.info.name).into(),
+        Backend::Postgres => spec
+            .pg_trigger_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    };
+    names.sort();
+    names
+}
+
+/// The audit triggers of `table` (SQLite), sorted by name.
+async fn sqlite_triggers(conn: &mut sqlx::SqliteConnection, table: &str) -> Result<Vec<String>> {
+    let [a, b, c] = sqlite_trigger_names(table);
+    sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = $1 \
+         AND name IN ($2, $3, $4) ORDER BY name",
+    )
+    .bind(table)
+    .bind(a)
+    .bind(b)
+    .bind(c)
+    .fetch_all(conn)
+    .await
+    .ctx("looking for audit triggers")
+}
+
+/// The enabled audit triggers of `table` (PostgreSQL), sorted by name.
+async fn pg_triggers(conn: &mut sqlx::PgConnection, table: &str) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT g.tgname::text FROM pg_trigger g
+           JOIN pg_class c ON c.oid = g.tgrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relname = $1 AND n.nspname = current_schema()
+            AND g.tgname = ANY ($2) AND NOT g.tgisinternal AND g.tgenabled <> 'D'
+          ORDER BY 1",
+    )
+    .bind(table)
+    .bind(&PG_TRIGGERS[..])
+    .fetch_all(conn)
+    .await
+    .ctx("looking for audit triggers")
+}
 
 /// Coverage of one table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -648,32 +740,28 @@ async fn coverage_of(storage: &Storage, cfg: &AuditConfig, table: &str) -> Resul
         }
         Err(e) => return Err(e),
     };
-    let present = match storage.pool() {
+    let spec = match TriggerSpec::new(info, cfg) {
+        Ok(spec) => spec,
+        Err(e) => return Ok(Coverage::Invalid(e.to_string())),
+    };
+    let found = match storage.pool() {
         bdc_storage::Pool::Sqlite(p) => {
-            let [a, b, c] = sqlite_trigger_names(table);
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = $1 AND name IN ($2, $3, $4)",
-            )
-            .bind(table)
-            .bind(a)
-            .bind(b)
-            .bind(c)
-            .fetch_one(p)
-            .await
-            .ctx("looking for audit triggers")?;
-            n == 3
+            let mut conn = p.acquire().await.ctx("looking for audit triggers")?;
+            sqlite_triggers(&mut conn, table).await?
         }
         bdc_storage::Pool::Postgres(p) => {
-            let n: i64 = sqlx::query_scalar(PG_TRIGGER_COUNT)
-                .bind(table)
-                .fetch_one(p)
-                .await
-                .ctx("looking for audit triggers")?;
-            n == 1
+            let mut conn = p.acquire().await.ctx("looking for audit triggers")?;
+            pg_triggers(&mut conn, table).await?
         }
     };
-    if !present {
+    if found.is_empty() {
         return Ok(Coverage::Missing);
+    }
+    if found != expected_triggers(&spec, storage.backend()) {
+        return Ok(Coverage::Stale(format!(
+            "audit triggers {} are from an older version or incomplete; run `bdc audit gen-triggers`",
+            found.join(", ")
+        )));
     }
     let registered: Option<String> = on_pool!(storage, p => sqlx::query_scalar::<_, String>(
         "SELECT trigger_sql FROM audit_covered_tables WHERE table_name = $1")
@@ -681,7 +769,7 @@ async fn coverage_of(storage: &Storage, cfg: &AuditConfig, table: &str) -> Resul
         .fetch_optional(p)
         .await)
     .ctx("reading the covered tables")?;
-    let expected = match TriggerSpec::new(info, cfg).and_then(|s| s.sql(storage.backend())) {
+    let expected = match spec.sql(storage.backend()) {
         Ok(sql) => sql,
         Err(e) => return Ok(Coverage::Invalid(e.to_string())),
     };
@@ -720,6 +808,7 @@ mod tests {
                     })
                     .collect(),
                 primary_key: vec![cols[0].into()],
+                row_triggers_only: false,
             },
             redaction: TableConfig {
                 exclude: exclude.iter().map(|s| (*s).into()).collect(),

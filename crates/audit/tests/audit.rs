@@ -12,20 +12,7 @@ use bdc_testsupport::{Kind, TestDb};
 use chrono::{TimeZone, Utc};
 use sqlx::AssertSqlSafe;
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread")]
-            async fn sqlite() {
-                super::$name(bdc_testsupport::Kind::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn postgres() {
-                super::$name(bdc_testsupport::Kind::Postgres).await;
-            }
-        }
-    };
-}
+use bdc_testsupport::both_backends as both;
 
 async fn open(kind: Kind) -> (TestDb, Storage) {
     let db = TestDb::new(kind).await;
@@ -1035,4 +1022,249 @@ async fn health_coverage_check_lists_covered_and_uncovered(kind: Kind) {
     assert_eq!(v["covered"], serde_json::json!(["items"]), "{v}");
     assert_eq!(v["uncovered"][0]["table"], "missing_table", "{v}");
     assert_eq!(v["uncovered"][0]["coverage"]["status"], "no_table", "{v}");
+}
+
+both!(multi_row_statements_capture_every_row_with_composite_keys);
+async fn multi_row_statements_capture_every_row_with_composite_keys(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    s.execute_raw(
+        "CREATE TABLE pairs (repo BIGINT NOT NULL, sha TEXT NOT NULL, note TEXT, secret TEXT, \
+         PRIMARY KEY (repo, sha))"
+            .to_owned(),
+    )
+    .await
+    .unwrap();
+    let config = cfg("cover_platform_tables: false\ntables:\n  pairs:\n    mask: [secret]\n");
+    triggers::cover_tables(&s, &config, &["pairs".into()], false)
+        .await
+        .unwrap();
+    let job = s.with_actor(&Actor::job("github-activity", "run-9"));
+    let txs_before = scalar(&s, "SELECT COUNT(*) FROM audit_transactions").await;
+    // A statement touching no row records nothing and opens no audit transaction.
+    write(
+        &job,
+        &[
+            "DELETE FROM pairs WHERE repo = 0",
+            "INSERT INTO pairs SELECT * FROM pairs",
+        ],
+    )
+    .await;
+    assert_eq!(
+        scalar(&s, "SELECT COUNT(*) FROM audit_transactions").await,
+        txs_before
+    );
+    // One statement inserting 3 rows, an upsert inserting 1 and updating 1,
+    // and a 2-row delete: one audit transaction each, every row captured.
+    write(
+        &job,
+        &["INSERT INTO pairs (repo, sha, note, secret) VALUES (1, 'a', 'x', 's1'), (1, 'b', 'y', NULL), (2, 'a', 'z', 's3')"],
+    )
+    .await;
+    write(
+        &job,
+        &[
+            "INSERT INTO pairs (repo, sha, note) VALUES (1, 'a', 'x2'), (3, 'c', 'w') \
+           ON CONFLICT (repo, sha) DO UPDATE SET note = excluded.note",
+        ],
+    )
+    .await;
+    write(&job, &["DELETE FROM pairs WHERE repo = 1"]).await;
+    let rows = all(&s, "pairs").await;
+    let summary: Vec<(String, serde_json::Value)> =
+        rows.iter().map(|r| (r.op.clone(), r.pk.clone())).collect();
+    let pk = |repo: i64, sha: &str| serde_json::json!({"repo": repo, "sha": sha});
+    let mut inserts: Vec<&serde_json::Value> = summary
+        .iter()
+        .filter(|(op, _)| op == "INSERT")
+        .map(|(_, pk)| pk)
+        .collect();
+    inserts.sort_by_key(|v| v.to_string());
+    assert_eq!(
+        inserts,
+        vec![&pk(1, "a"), &pk(1, "b"), &pk(2, "a"), &pk(3, "c")]
+    );
+    let updates: Vec<&(String, serde_json::Value)> =
+        summary.iter().filter(|(op, _)| op == "UPDATE").collect();
+    assert_eq!(updates, vec![&("UPDATE".to_owned(), pk(1, "a"))]);
+    let deletes = summary.iter().filter(|(op, _)| op == "DELETE").count();
+    assert_eq!(deletes, 2);
+    let first = rows
+        .iter()
+        .find(|r| r.op == "INSERT" && r.pk == pk(1, "a"))
+        .unwrap();
+    assert_eq!(first.data_after.as_ref().unwrap()["secret"], "***");
+    assert_eq!(first.data_after.as_ref().unwrap()["note"], "x");
+    let no_secret = rows
+        .iter()
+        .find(|r| r.op == "INSERT" && r.pk == pk(1, "b"))
+        .unwrap();
+    assert!(no_secret.data_after.as_ref().unwrap()["secret"].is_null());
+    let deleted = rows
+        .iter()
+        .find(|r| r.op == "DELETE" && r.pk == pk(1, "a"))
+        .unwrap();
+    assert_eq!(deleted.changed_from.as_ref().unwrap()["note"], "x2");
+    assert_eq!(deleted.changed_from.as_ref().unwrap()["secret"], "***");
+    let txs: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.transaction_id).collect();
+    assert_eq!(txs.len(), 3);
+    assert_eq!(
+        scalar(&s, "SELECT COUNT(*) FROM audit_transactions").await,
+        txs_before + 3
+    );
+    // Row history by composite key.
+    let history = query::timeline(
+        &s,
+        &TimelineFilter {
+            table: Some("pairs".into()),
+            pk: Some(r#"{"sha": "a", "repo": 1}"#.into()),
+            limit: Some(100),
+            ..TimelineFilter::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ops: Vec<&str> = history.items.iter().map(|r| r.op.as_str()).collect();
+    assert_eq!(ops, vec!["DELETE", "UPDATE", "INSERT"]);
+}
+
+/// PostgreSQL: partitioned tables keep one row trigger for all events, so
+/// writes through the parent and straight into a partition are captured.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioned_table_is_captured_through_parent_and_partition() {
+    let (_db, s) = open(Kind::Postgres).await;
+    s.execute_raw(
+        "CREATE TABLE events (id BIGINT NOT NULL, year INT NOT NULL, what TEXT, PRIMARY KEY (id, year)) \
+         PARTITION BY LIST (year); \
+         CREATE TABLE events_2026 PARTITION OF events FOR VALUES IN (2026);"
+            .to_owned(),
+    )
+    .await
+    .unwrap();
+    let covered = triggers::cover_tables(&s, &no_platform(), &["events".into()], false)
+        .await
+        .unwrap();
+    assert!(covered[0].sql.contains("AFTER INSERT OR UPDATE OR DELETE"));
+    let job = s.with_actor(&Actor::job("test", "run-1"));
+    write(
+        &job,
+        &[
+            "INSERT INTO events VALUES (1, 2026, 'a'), (2, 2026, 'b')",
+            "INSERT INTO events_2026 VALUES (3, 2026, 'c')",
+            "UPDATE events SET what = 'a2' WHERE id = 1",
+            "DELETE FROM events_2026 WHERE id = 2",
+        ],
+    )
+    .await;
+    let n = scalar(&s, "SELECT COUNT(*) FROM audit_changes").await;
+    assert_eq!(n, 5);
+    let verified = triggers::verify(&s, &no_platform(), &["events".into()])
+        .await
+        .unwrap();
+    assert_eq!(verified[0].1, Coverage::Covered);
+}
+
+/// PostgreSQL: with table inheritance, a statement on the parent that
+/// reaches child rows fires no statement trigger of the child, so parent
+/// and child both get the row trigger and every row change is captured.
+#[tokio::test(flavor = "multi_thread")]
+async fn inheritance_child_rows_changed_through_the_parent_are_captured() {
+    let (_db, s) = open(Kind::Postgres).await;
+    s.execute_raw(
+        "CREATE TABLE animals (id BIGINT PRIMARY KEY, name TEXT); \
+         CREATE TABLE cats (id BIGINT PRIMARY KEY, lives INT) INHERITS (animals);"
+            .to_owned(),
+    )
+    .await
+    .unwrap();
+    let covered = triggers::cover_tables(
+        &s,
+        &no_platform(),
+        &["animals".into(), "cats".into()],
+        false,
+    )
+    .await
+    .unwrap();
+    for c in &covered {
+        assert!(
+            c.sql.contains("AFTER INSERT OR UPDATE OR DELETE"),
+            "{}",
+            c.sql
+        );
+    }
+    let job = s.with_actor(&Actor::job("test", "run-1"));
+    write(
+        &job,
+        &[
+            "INSERT INTO animals VALUES (1, 'dog')",
+            "INSERT INTO cats VALUES (2, 'tom', 9), (3, 'kit', 9)",
+            "UPDATE animals SET name = 'tom2' WHERE id = 2",
+            "DELETE FROM animals WHERE id IN (1, 3)",
+        ],
+    )
+    .await;
+    let rows: Vec<(String, String)> = bdc_storage::on_pool!(s, p => sqlx::query_as(
+        "SELECT table_name, op FROM audit_changes ORDER BY id"
+    ).fetch_all(p).await.unwrap());
+    let count = |t: &str, op: &str| rows.iter().filter(|(a, b)| a == t && b == op).count();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert_eq!(
+        (
+            count("cats", "INSERT"),
+            count("cats", "UPDATE"),
+            count("cats", "DELETE")
+        ),
+        (2, 1, 1),
+        "{rows:?}"
+    );
+    assert_eq!(
+        (count("animals", "INSERT"), count("animals", "DELETE")),
+        (1, 1),
+        "{rows:?}"
+    );
+}
+
+/// PostgreSQL: a table covered before audit migration 2 (one row trigger
+/// `bdc_audit` for all events) is reported stale, and regenerating it
+/// leaves exactly the three new triggers and one change per row.
+#[tokio::test(flavor = "multi_thread")]
+async fn triggers_from_before_statement_capture_are_stale_and_regenerated() {
+    let (_db, s) = open(Kind::Postgres).await;
+    create_table(&s, "old_items", &["name"]).await;
+    triggers::cover_tables(&s, &no_platform(), &["old_items".into()], false)
+        .await
+        .unwrap();
+    s.execute_raw(
+        "DROP TRIGGER bdc_audit_insert ON old_items; DROP TRIGGER bdc_audit_update ON old_items; \
+         DROP TRIGGER bdc_audit_delete ON old_items; \
+         CREATE TRIGGER bdc_audit AFTER INSERT OR UPDATE OR DELETE ON old_items FOR EACH ROW \
+         EXECUTE FUNCTION bdc_audit_capture('{\"id\"}', '{}', '{}', 'false');"
+            .to_owned(),
+    )
+    .await
+    .unwrap();
+    let verified = triggers::verify(&s, &no_platform(), &["old_items".into()])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&verified[0].1, Coverage::Stale(d) if d.contains("bdc_audit")),
+        "{:?}",
+        verified[0].1
+    );
+    let again = triggers::cover_tables(&s, &no_platform(), &["old_items".into()], false)
+        .await
+        .unwrap();
+    assert!(again[0].changed);
+    let names = scalar(
+        &s,
+        "SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = 'old_items'::regclass AND NOT tgisinternal",
+    )
+    .await;
+    assert_eq!(names, 3);
+    let job = s.with_actor(&Actor::job("test", "run-1"));
+    write(&job, &["INSERT INTO old_items (id, name) VALUES (1, 'a')"]).await;
+    assert_eq!(all(&s, "old_items").await.len(), 1);
+    let verified = triggers::verify(&s, &no_platform(), &["old_items".into()])
+        .await
+        .unwrap();
+    assert_eq!(verified[0].1, Coverage::Covered);
 }

@@ -41,20 +41,7 @@ impl Env {
     }
 }
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread")]
-            async fn sqlite() {
-                super::$name(bdc_testsupport::Kind::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn postgres() {
-                super::$name(bdc_testsupport::Kind::Postgres).await;
-            }
-        }
-    };
-}
+use bdc_testsupport::both_backends as both;
 
 both!(audit_commands_end_to_end);
 async fn audit_commands_end_to_end(kind: Kind) {

@@ -60,20 +60,7 @@ impl Env {
     }
 }
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread")]
-            async fn sqlite() {
-                super::$name(bdc_testsupport::Kind::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn postgres() {
-                super::$name(bdc_testsupport::Kind::Postgres).await;
-            }
-        }
-    };
-}
+use bdc_testsupport::both_backends as both;
 
 #[test]
 fn version_includes_git_description() {

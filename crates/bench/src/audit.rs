@@ -172,13 +172,23 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
 async fn drop_triggers(storage: &Storage) -> Result<()> {
     let sql = match storage.backend() {
         bdc_storage::Backend::Postgres => {
-            "DROP TRIGGER IF EXISTS bdc_audit ON activity_records; DELETE FROM audit_covered_tables;".to_owned()
+            let mut s: String = bdc_audit::triggers::PG_TRIGGERS
+                .iter()
+                .map(|n| format!("DROP TRIGGER IF EXISTS {n} ON activity_records;"))
+                .collect();
+            s.push_str("DELETE FROM audit_covered_tables;");
+            s
         }
         bdc_storage::Backend::Sqlite => {
             let names = bdc_audit::triggers::sqlite_trigger_names("activity_records");
             let mut s: String = names
                 .iter()
-                .map(|n| format!("DROP TRIGGER IF EXISTS {};", bdc_audit::triggers::quote_ident(n)))
+                .map(|n| {
+                    format!(
+                        "DROP TRIGGER IF EXISTS {};",
+                        bdc_audit::triggers::quote_ident(n)
+                    )
+                })
                 .collect();
             s.push_str("DELETE FROM audit_covered_tables;");
             s

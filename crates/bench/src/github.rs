@@ -5,11 +5,10 @@
 //!   bodies, one modified file each) parsed and stored through the
 //!   collector's sync path (`add_commits` + `GithubStore::write`: commit,
 //!   author account, file, file change and activity rows), in
-//!   transactions of 1,000 commits. N = 50 (median of 7 runs, fresh commits
-//!   each time) and N = 50,000 (`--quick`: 5,000), without and with the
+//!   transactions of 1,000 commits. N = 50 (median of 7 runs after 3 warm-up
+//!   runs, fresh commits each time) and N = 50,000 (`--quick`: 5,000), without and with the
 //!   audit triggers on the five tables. The original: 50 commits in
 //!   0.137 s median (~365 commits/s).
-//!   On PostgreSQL also over the Unix socket (see `run`).
 //! * **Re-sync of unchanged repos**: `github-activity --org boostorg`
 //!   against a local fake GitHub with 200 repositories (`--quick`: 50),
 //!   once to fill the database, then again: rate-limit points spent
@@ -88,36 +87,9 @@ async fn sync(store: &GithubStore, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The local PostgreSQL socket, when there is one.
-const PG_SOCKET_DIR: &str = "/var/run/postgresql";
-
-/// `url` rewritten to reach the same database over the Unix socket.
-fn socket_url(url: &str) -> Option<String> {
-    if !std::path::Path::new(PG_SOCKET_DIR)
-        .join(".s.PGSQL.5432")
-        .exists()
-    {
-        return None;
-    }
-    let u = url::Url::parse(url).ok()?;
-    let db = u.path().trim_start_matches('/');
-    let auth = match u.password() {
-        Some(p) => format!("{}:{p}", u.username()),
-        None => u.username().to_owned(),
-    };
-    Some(format!(
-        "postgres://{auth}@localhost/{db}?host={PG_SOCKET_DIR}"
-    ))
-}
-
-async fn commit_throughput(kind: Kind, quick: bool, audit: bool, socket: bool) -> Result<Vec<Row>> {
+async fn commit_throughput(kind: Kind, quick: bool, audit: bool) -> Result<Vec<Row>> {
     let db = TestDb::new(kind).await;
-    let url = match (socket, socket_url(db.url())) {
-        (true, Some(u)) => u,
-        (true, None) => return Ok(Vec::new()),
-        (false, _) => db.url().to_owned(),
-    };
-    let storage = Storage::connect(&url, &ConnectOptions::default()).await?;
+    let storage = Storage::connect(db.url(), &ConnectOptions::default()).await?;
     storage
         .migrate_parts(&[&bdc_http::SCHEMA, &bdc_collector_github::SCHEMA])
         .await?;
@@ -130,20 +102,18 @@ async fn commit_throughput(kind: Kind, quick: bool, audit: bool, socket: bool) -
     }
     let store = GithubStore::new(storage.clone(), "github-activity");
     let backend = backend_name(kind);
-    let label = match (audit, socket) {
-        (false, false) => "audit off",
-        (true, false) => "audit on",
-        (false, true) => "audit off, unix socket",
-        (true, true) => "audit on, unix socket",
-    };
+    let label = if audit { "audit on" } else { "audit off" };
     let mut rows = Vec::new();
-    // N = 50, median of 7 (fresh commits each time).
+    // N = 50: 3 warm-up runs (connections, statement and plan caches),
+    // then the median of 7; fresh commits each time.
     let mut secs = Vec::new();
-    for r in 0..7 {
+    for r in 0..10 {
         let bytes = payloads(50, 1_000_000 + r * 50)?;
         let start = Instant::now();
         sync(&store, &bytes).await?;
-        secs.push(start.elapsed().as_secs_f64());
+        if r >= 3 {
+            secs.push(start.elapsed().as_secs_f64());
+        }
     }
     secs.sort_by(f64::total_cmp);
     let median = secs[secs.len() / 2];
@@ -184,7 +154,8 @@ async fn commit_throughput(kind: Kind, quick: bool, audit: bool, socket: bool) -
     Ok(rows)
 }
 
-async fn resync(kind: Kind, quick: bool) -> Result<Vec<Row>> {
+/// Re-sync of unchanged repositories (`--only github-resync`).
+pub async fn resync(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     let n: i64 = if quick { 50 } else { 200 };
     let repos = (0..n)
         .map(|i| {
@@ -271,16 +242,9 @@ async fn resync(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
-    let mut rows = commit_throughput(kind, quick, false, false).await?;
-    rows.extend(commit_throughput(kind, quick, true, false).await?);
-    if kind == Kind::Postgres {
-        // sqlx does not set TCP_NODELAY: over TCP each write transaction
-        // can stall ~40 ms on Nagle + delayed ACK. The Unix socket shows
-        // the database's own cost.
-        rows.extend(commit_throughput(kind, quick, false, true).await?);
-        rows.extend(commit_throughput(kind, quick, true, true).await?);
-    }
-    rows.extend(resync(kind, quick).await?);
+/// Commit sync throughput, audit off and on (`--only github-sync`).
+pub async fn sync_throughput(kind: Kind, quick: bool) -> Result<Vec<Row>> {
+    let mut rows = commit_throughput(kind, quick, false).await?;
+    rows.extend(commit_throughput(kind, quick, true).await?);
     Ok(rows)
 }

@@ -80,8 +80,11 @@ async fn main() -> Result<()> {
         if wants("upsert") {
             rows.extend(upsert::run(kind, args.quick).await?);
         }
-        if wants("github") {
-            rows.extend(github::run(kind, args.quick).await?);
+        if wants("github-sync") {
+            rows.extend(github::sync_throughput(kind, args.quick).await?);
+        }
+        if wants("github-resync") {
+            rows.extend(github::resync(kind, args.quick).await?);
         }
         if wants("audit") {
             rows.extend(audit::run(kind, args.quick).await?);

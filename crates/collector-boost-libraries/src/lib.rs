@@ -1,20 +1,28 @@
-//! The `boost-libraries` collector: the Boost library catalog per release,
-//! from a git clone of the superproject (the `git-history` machinery,
-//! [`bdc_collector_git::sync_mirror`]): the submodules listed in
-//! `.gitmodules` at each release tag, the commit each one is pinned to, and
-//! that commit's `meta/libraries.json` (one object or an array of objects:
-//! key, name, authors, maintainers, description, category, cxxstd, status).
+//! The `boost-libraries` collector: the Boost library catalog per release:
+//! the submodules listed in the superproject's `.gitmodules` at each
+//! release tag, the commit each one is pinned to, and that commit's
+//! `meta/libraries.json` (one object or an array of objects: key, name,
+//! authors, maintainers, description, category, cxxstd, status).
 //!
 //! ```text
-//! bdc run boost-libraries [--repo PATH|URL] [--release TAG]… [--full]
+//! bdc run boost-libraries [--repo PATH|URL|OWNER/NAME] [--release TAG]… [--full]
+//!                         [--source git|github] [--from-archive] [--max-requests N]
 //! ```
 //!
+//! Where the catalog is read from is the [`source::CatalogSource`] trait:
+//! [`source::git::GitCatalog`] (default) clones the superproject and each
+//! submodule with the `git-history` machinery
+//! ([`bdc_collector_git::sync_mirror`]) into
+//! `<WORKSPACE_DIR>/git/boost-libraries/`;
+//! [`source::github::GithubCatalog`] (`--source github`) reads tags,
+//! commits, trees and contents from the GitHub REST API through the shared
+//! HTTP client (conditional requests, rate limits, budget, raw archive,
+//! `--from-archive` replay).
+//!
 //! `--repo` defaults to `https://github.com/boostorg/boost.git`; relative
-//! submodule URLs (`../config.git`) resolve against it, and each submodule
-//! is fetched once per run into `<WORKSPACE_DIR>/git/boost-libraries/`.
-//! Without `--release`, every `boost-X.Y.Z` tag (betas and release
-//! candidates excluded) is recorded, oldest first. Suits the `on_release`
-//! schedule.
+//! submodule URLs (`../config.git`) resolve against it. Without
+//! `--release`, every `boost-X.Y.Z` tag (betas and release candidates
+//! excluded) is recorded, oldest first. Suits the `on_release` schedule.
 //!
 //! Typed tables: `bl_releases`, `bl_submodules`, `bl_libraries` (see
 //! [`store`]). Activity records (`source_system = "boost-libraries"`,
@@ -33,28 +41,32 @@
 //! Counts: `releases`, `releases_unchanged`, `submodules`, `libraries`,
 //! `added`, `changed`, `removed`, `no_meta`, `invalid_json`,
 //! `invalid_entries`, `fetch_failed`, `commit_not_found`, `inserted`,
-//! `updated`.
+//! `updated`; with `--source github` also `requests`,
+//! `rate_limit_points`, `not_modified`, `replayed`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use bdc_collector::{CollectContext, Collector};
-use bdc_collector_git::{Git, GitError, normalize_source, sync_mirror};
+use bdc_collector_git::GitError;
 use bdc_core::{
     ActivityRecord, BoxError, Categorized, FailureCategory, IncrementalState, TrackerResult,
 };
+use bdc_http::{ClientOptions, HttpCache, HttpClient, HttpError, RawArchive};
 use bdc_storage::StorageError;
 use bdc_storage::checkpoints::CheckpointWrite;
 use chrono::{DateTime, Utc};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use serde_json::{Map, json};
 
 pub mod meta;
+pub mod source;
 pub mod store;
 
 pub use store::{SCHEMA, SOURCE_SYSTEM};
 
 use meta::{Library, release_order};
+use source::{CatalogSource, MetaFetch, git::GitCatalog, github::GithubCatalog};
 use store::{ReleaseData, SubmoduleRow};
 
 /// Stable collector name.
@@ -71,6 +83,14 @@ pub enum BoostLibrariesError {
     Git(#[from] GitError),
     #[error("superproject: {0}")]
     History(#[from] bdc_collector_git::GitHistoryError),
+    #[error("{what}: {source}")]
+    Http {
+        what: String,
+        #[source]
+        source: HttpError,
+    },
+    #[error("unexpected answer from {url}: {message}")]
+    Api { url: String, message: String },
     #[error("release {release:?} does not exist in the superproject")]
     NoRelease { release: String },
     #[error("release {release}: commit date {value:?} is not ISO 8601")]
@@ -92,8 +112,11 @@ impl BoostLibrariesError {
         let category = match &self {
             BoostLibrariesError::Args { .. } => Some(FailureCategory::Config),
             BoostLibrariesError::NoRelease { .. } => Some(FailureCategory::NotFound),
-            BoostLibrariesError::Date { .. } => Some(FailureCategory::Parse),
+            BoostLibrariesError::Date { .. } | BoostLibrariesError::Api { .. } => {
+                Some(FailureCategory::Parse)
+            }
             BoostLibrariesError::Git(_) => Some(FailureCategory::Command),
+            BoostLibrariesError::Http { source, .. } => Some(source.category()),
             _ => None,
         };
         match category {
@@ -110,12 +133,15 @@ fn storage_err(what: &'static str) -> impl FnOnce(StorageError) -> BoostLibrarie
     move |source| BoostLibrariesError::Storage { what, source }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, GitError> + Send + 'static,
-) -> Result<T, BoostLibrariesError> {
-    Ok(tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BoostLibrariesError::Join(e.to_string()))??)
+/// Where the catalog is read from (`--source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum SourceKind {
+    /// A git clone of the superproject and of each submodule.
+    #[default]
+    Git,
+    /// The GitHub REST API (`GITHUB_API_URL`, tokens from
+    /// `GITHUB_TOKENS_SCRAPING` / `GITHUB_TOKEN`).
+    Github,
 }
 
 /// `bdc run boost-libraries` arguments.
@@ -125,8 +151,9 @@ async fn blocking<T: Send + 'static>(
     about = "Collect the Boost library catalog per release"
 )]
 pub struct BoostArgs {
-    /// The superproject: a local path or a git URL.
-    #[arg(long, value_name = "PATH|URL", default_value = DEFAULT_REPO)]
+    /// The superproject: a local path or a git URL; with `--source github`,
+    /// `OWNER/NAME` or a GitHub URL.
+    #[arg(long, value_name = "PATH|URL|OWNER/NAME", default_value = DEFAULT_REPO)]
     pub repo: String,
     /// Release tag(s) (or any ref) to record [default: every boost-X.Y.Z tag].
     #[arg(long, value_name = "TAG")]
@@ -134,6 +161,17 @@ pub struct BoostArgs {
     /// Re-record releases even when their tag did not move.
     #[arg(long)]
     pub full: bool,
+    /// Read the superproject and libraries from a git clone or the GitHub
+    /// REST API (then `--repo` is `OWNER/NAME` or a GitHub URL).
+    #[arg(long, value_enum, default_value_t = SourceKind::Git)]
+    pub source: SourceKind,
+    /// `--source github`: re-parse the raw archive of an earlier run
+    /// without any network request.
+    #[arg(long)]
+    pub from_archive: bool,
+    /// `--source github`: at most this many rate-limited requests this run.
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<u64>,
 }
 
 impl BoostArgs {
@@ -143,11 +181,24 @@ impl BoostArgs {
                 message: e.to_string().trim().to_owned(),
             })?;
         for r in &a.release {
-            if r.is_empty() || r.starts_with('-') || r.chars().any(char::is_whitespace) {
+            let bad = r.is_empty() || r.starts_with('-') || r.chars().any(char::is_whitespace);
+            // GitHub source: the ref goes into a URL path as is.
+            let bad_url = a.source == SourceKind::Github
+                && (!r
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+                    || r.split('/')
+                        .any(|seg| seg.is_empty() || seg == "." || seg == ".."));
+            if bad || bad_url {
                 return Err(BoostLibrariesError::Args {
                     message: format!("invalid --release {r:?}"),
                 });
             }
+        }
+        if a.source == SourceKind::Git && (a.from_archive || a.max_requests.is_some()) {
+            return Err(BoostLibrariesError::Args {
+                message: "--from-archive and --max-requests need --source github".into(),
+            });
         }
         Ok(a)
     }
@@ -200,6 +251,10 @@ impl Counts {
             "commit_not_found",
             "inserted",
             "updated",
+            "requests",
+            "rate_limit_points",
+            "not_modified",
+            "replayed",
         ] {
             if let Err(e) = r.add(k, self.0.get(k).copied().unwrap_or(0)) {
                 tracing::error!(count = k, error = %e, "invalid count name");
@@ -209,77 +264,119 @@ impl Counts {
     }
 }
 
-fn safe_name(n: &str) -> String {
-    n.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
+/// The GitHub catalog for `args` (client with cache and archive, or a
+/// replay of the archive).
+async fn github_catalog(
+    ctx: &CollectContext,
+    args: &BoostArgs,
+) -> Result<GithubCatalog, BoostLibrariesError> {
+    let mut opts = ClientOptions::github(&ctx.config, NAME);
+    opts.max_requests = args.max_requests;
+    opts.archive_not_found = true;
+    let hosts = source::github::github_hosts(&opts.base_url);
+    let Some((owner, repo)) = source::github::repo_slug(&args.repo, &hosts) else {
+        return Err(BoostLibrariesError::Args {
+            message: format!(
+                "--repo {:?} is not OWNER/NAME or a GitHub URL (needed by --source github)",
+                args.repo
+            ),
+        });
+    };
+    let archive = RawArchive::new(&ctx.config.workspace_dir, NAME);
+    let client = if args.from_archive {
+        HttpClient::replay(opts, archive).await
+    } else {
+        HttpClient::new(opts).map(|c| {
+            c.with_cache(HttpCache::new(ctx.storage.clone()))
+                .with_archive(archive)
         })
-        .collect::<String>()
-        .trim_start_matches('.')
-        .to_owned()
+    }
+    .map_err(|source| BoostLibrariesError::Http {
+        what: "setting up the HTTP client".into(),
+        source,
+    })?;
+    tracing::info!(collector = NAME, repository = %format!("{owner}/{repo}"), "reading the catalog from the GitHub API");
+    Ok(GithubCatalog::new(client, owner, repo))
 }
 
 async fn collect(
     ctx: &CollectContext,
     args: &BoostArgs,
 ) -> Result<TrackerResult, BoostLibrariesError> {
-    let source = normalize_source(&args.repo);
-    let ws = ctx.config.workspace_dir.clone();
-    tracing::info!(collector = NAME, source = %source, "fetching the superproject");
-    let sup = sync_mirror(&ws, "boost-libraries/superproject", &source).await?;
-    let mut releases = if args.release.is_empty() {
-        let g = sup.clone();
-        let out = blocking(move || {
-            g.text(&[
-                "for-each-ref",
-                "--format=%(refname:short)",
-                "refs/tags/boost-*",
-            ])
-        })
-        .await?;
-        out.lines()
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && !t.contains("beta") && !t.contains("rc"))
-            .map(str::to_owned)
-            .collect()
-    } else {
-        args.release.clone()
-    };
-    releases.sort_by_key(|r| release_order(r));
     let mut counts = Counts::default();
-    let mut mirrors: HashMap<String, Option<Git>> = HashMap::new();
-    for release in releases {
-        collect_release(
-            ctx,
-            args,
-            &sup,
-            &source,
-            &release,
-            &mut mirrors,
-            &mut counts,
-        )
-        .await?;
+    match args.source {
+        SourceKind::Git => {
+            let mut src = GitCatalog::open(ctx.config.workspace_dir.clone(), &args.repo).await?;
+            collect_from(ctx, args, &mut src, &mut counts).await?;
+        }
+        SourceKind::Github => {
+            let mut src = github_catalog(ctx, args).await?;
+            let outcome = collect_from(ctx, args, &mut src, &mut counts).await;
+            let stats = src.client().stats();
+            tracing::info!(
+                collector = NAME,
+                requests = stats.requests,
+                rate_limit_points = stats.rate_limit_points,
+                not_modified = stats.not_modified,
+                "GitHub requests"
+            );
+            counts.add("requests", stats.requests);
+            counts.add("rate_limit_points", stats.rate_limit_points);
+            counts.add("not_modified", stats.not_modified);
+            counts.add("replayed", stats.replayed);
+            outcome?;
+        }
     }
     Ok(counts.result())
 }
 
-#[allow(clippy::too_many_arguments)]
+async fn collect_from(
+    ctx: &CollectContext,
+    args: &BoostArgs,
+    src: &mut dyn CatalogSource,
+    counts: &mut Counts,
+) -> Result<(), BoostLibrariesError> {
+    let mut releases = if args.release.is_empty() {
+        src.release_tags().await?
+    } else {
+        args.release.clone()
+    };
+    releases.sort_by_key(|r| release_order(r));
+    releases.dedup();
+    let bar = progress_bar(ctx, releases.len() as u64);
+    for release in releases {
+        bar.set_message(release.clone());
+        collect_release(ctx, args, src, &release, counts).await?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// A bar over releases on a terminal, hidden otherwise (logs carry the
+/// progress then).
+fn progress_bar(ctx: &CollectContext, len: u64) -> indicatif::ProgressBar {
+    if !ctx.interactive {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} releases {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(NAME);
+    bar
+}
+
 async fn collect_release(
     ctx: &CollectContext,
     args: &BoostArgs,
-    sup: &Git,
-    source: &str,
+    src: &mut dyn CatalogSource,
     release: &str,
-    mirrors: &mut HashMap<String, Option<Git>>,
     counts: &mut Counts,
 ) -> Result<(), BoostLibrariesError> {
-    let g = sup.clone();
-    let r = release.to_owned();
-    let Some((_, sha)) = blocking(move || g.resolve_ref(&r)).await? else {
+    let Some(sha) = src.resolve(release).await? else {
         return Err(BoostLibrariesError::NoRelease {
             release: release.to_owned(),
         });
@@ -297,43 +394,19 @@ async fn collect_release(
         counts.add("releases_unchanged", 1);
         return Ok(());
     }
-    let g = sup.clone();
-    let s = sha.clone();
-    let (date, gitmodules, tree) = blocking(move || {
-        let date = g.text(&["log", "-1", "--format=%cI", &s])?;
-        let gm = g.show_file(&s, ".gitmodules")?;
-        let tree = g.run(&["ls-tree", "-r", "-z", &s])?;
-        Ok((date, gm, tree))
-    })
-    .await?;
-    let released_at = DateTime::parse_from_rfc3339(&date)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|_| BoostLibrariesError::Date {
-            release: release.to_owned(),
-            value: date.clone(),
-        })?;
-    // Gitlinks: `160000 commit <sha>\t<path>` entries.
-    let mut pinned: HashMap<String, String> = HashMap::new();
-    for entry in tree.split(|b| *b == 0) {
-        let e = String::from_utf8_lossy(entry);
-        if let Some((head, path)) = e.split_once('\t') {
-            let f: Vec<&str> = head.split_whitespace().collect();
-            if f.len() == 3 && f[0] == "160000" {
-                pinned.insert(path.to_owned(), f[2].to_owned());
-            }
-        }
-    }
-    let subs = meta::parse_gitmodules(&String::from_utf8_lossy(&gitmodules.unwrap_or_default()));
+    let snap = src.snapshot(release, &sha).await?;
+    let subs = meta::parse_gitmodules(&String::from_utf8_lossy(&snap.gitmodules));
+    let base = src.submodule_base();
     let mut data = ReleaseData {
         release: release.to_owned(),
         superproject_sha: sha.clone(),
-        released_at,
+        released_at: snap.released_at,
         submodules: Vec::new(),
         libraries: Vec::new(),
     };
     for sub in subs {
-        let url = meta::resolve_url(source, &sub.url);
-        let pin = pinned.get(&sub.path).cloned();
+        let url = meta::resolve_url(&base, &sub.url);
+        let pin = snap.gitlinks.get(&sub.path).cloned();
         let mut row = SubmoduleRow {
             name: sub.name.clone(),
             path: sub.path.clone(),
@@ -348,46 +421,21 @@ async fn collect_release(
             data.submodules.push(row);
             continue;
         };
-        if !mirrors.contains_key(&sub.name) {
-            let dir = format!("boost-libraries/{}", safe_name(&sub.name));
-            let git = match sync_mirror(&ctx.config.workspace_dir, &dir, &url).await {
-                Ok(g) => Some(g),
-                Err(e) => {
-                    tracing::warn!(collector = NAME, submodule = %sub.name, url = %url, error = %e, "cannot fetch the submodule");
-                    None
-                }
-            };
-            mirrors.insert(sub.name.clone(), git);
-        }
-        let Some(git) = mirrors.get(&sub.name).cloned().flatten() else {
-            row.meta_status = "fetch_failed".into();
-            counts.add("fetch_failed", 1);
-            data.submodules.push(row);
-            continue;
-        };
-        let (u, p) = (url.clone(), pin.clone());
-        let file = blocking(move || {
-            if !git.has_commit(&p)? {
-                // Not on any branch or tag: ask for the commit itself.
-                let _ = git.run(&["fetch", "--quiet", "--no-write-fetch-head", &u, &p]);
-                if !git.has_commit(&p)? {
-                    return Ok(None);
-                }
+        match src.library_meta(&sub.name, &url, &pin).await? {
+            MetaFetch::FetchFailed => {
+                row.meta_status = "fetch_failed".into();
+                counts.add("fetch_failed", 1);
             }
-            git.show_file(&p, "meta/libraries.json").map(Some)
-        })
-        .await?;
-        match file {
-            None => {
+            MetaFetch::CommitNotFound => {
                 row.meta_status = "commit_not_found".into();
                 counts.add("commit_not_found", 1);
                 tracing::warn!(collector = NAME, release, submodule = %sub.name, sha = %pin, "pinned commit not found in the submodule");
             }
-            Some(None) => {
+            MetaFetch::NoMeta => {
                 row.meta_status = "no_meta".into();
                 counts.add("no_meta", 1);
             }
-            Some(Some(bytes)) => match meta::parse_libraries(&bytes) {
+            MetaFetch::Found(bytes) => match meta::parse_libraries(&bytes) {
                 Ok(parsed) => {
                     if parsed.invalid_entries > 0 {
                         tracing::warn!(collector = NAME, release, submodule = %sub.name, invalid = parsed.invalid_entries, "libraries.json entries without a key");
@@ -419,7 +467,7 @@ async fn collect_release(
     extras.insert("submodules".into(), json!(data.submodules.len()));
     let state = IncrementalState::new(
         sha.clone(),
-        format!("{release} at {}", &sha[..sha.len().min(12)]),
+        format!("{release} at {}", sha.get(..12).unwrap_or(&sha)),
     )
     .map_err(BoostLibrariesError::Protocol)?
     .with_extras(extras);

@@ -4,6 +4,8 @@
 //! array, a missing and an invalid one, two releases, a moved tag, and
 //! steady-state re-runs.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -13,7 +15,6 @@ use bdc_collector_boost_libraries::store::summary;
 use bdc_collector_boost_libraries::{BoostLibrariesCollector, NAME, SCHEMA};
 use bdc_config::Config;
 use bdc_core::TrackerResult;
-use bdc_storage::activity::ActivityFilter;
 use bdc_storage::{ConnectOptions, Storage};
 use bdc_testsupport::{Kind, TestDb};
 
@@ -65,26 +66,7 @@ impl Env {
     }
 
     async fn kinds(&self) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = self
-            .storage
-            .activity()
-            .list(&ActivityFilter {
-                source_system: Some("boost-libraries".into()),
-                limit: Some(1000),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|a| {
-                (
-                    a.record.external_id().to_owned(),
-                    a.record.kind().to_owned(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
+        common::activity_kinds(&self.storage).await
     }
 
     async fn checkpoints(&self) -> Vec<(String, String)> {
@@ -94,20 +76,7 @@ impl Env {
     }
 }
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread")]
-            async fn sqlite() {
-                super::$name(bdc_testsupport::Kind::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn postgres() {
-                super::$name(bdc_testsupport::Kind::Postgres).await;
-            }
-        }
-    };
-}
+use bdc_testsupport::both_backends as both;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -231,17 +200,7 @@ async fn catalog_across_releases(kind: Kind) {
         (4, 1, 1)
     );
     assert_eq!(summary(&env.storage).await.unwrap(), (2, 6, 6));
-    assert_eq!(
-        env.kinds().await,
-        vec![
-            ("boost-1.0.0/config".into(), "library_added".into()),
-            ("boost-1.0.0/json".into(), "library_added".into()),
-            ("boost-1.0.0/json/ext".into(), "library_added".into()),
-            ("boost-1.1.0/beast".into(), "library_added".into()),
-            ("boost-1.1.0/json".into(), "library_changed".into()),
-            ("boost-1.1.0/json/ext".into(), "library_removed".into()),
-        ]
-    );
+    assert_eq!(env.kinds().await, common::two_release_kinds());
 
     // Steady state: tags did not move, nothing is fetched or written.
     let cps = env.checkpoints().await;

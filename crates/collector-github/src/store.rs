@@ -5,12 +5,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
+use std::sync::LazyLock;
 
 use bdc_core::{ActivityRecord, IncrementalState};
 use bdc_storage::activity::UpsertCounts;
 use bdc_storage::checkpoints::CheckpointWrite;
 use bdc_storage::{
-    MigrationFile, QueryContext, SchemaPart, Storage, StorageError, normalize_time, on_pool,
+    MigrationFile, QueryContext, SchemaPart, Storage, StorageError, Tx, normalize_time, on_pool,
 };
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row};
@@ -213,6 +214,71 @@ const RELEASES_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET tag_name = excluded
         OR github_releases.prerelease IS DISTINCT FROM excluded.prerelease
         OR github_releases.published_at IS DISTINCT FROM excluded.published_at";
 
+/// PostgreSQL: `$head SELECT * FROM UNNEST($1::<type>[], …) $tail`: one
+/// array per column, so the statement text does not depend on the row
+/// count (prepared and planned once per connection) and binding a few
+/// arrays is far cheaper than thousands of scalar parameters. Used for the
+/// high-volume tables (users, commits, files, file changes).
+fn unnest_sql(head: &str, types: &[&str], tail: &str) -> String {
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    format!("{head}SELECT * FROM UNNEST({}){tail}", arrays.join(", "))
+}
+
+static PG_USERS: LazyLock<String> = LazyLock::new(|| {
+    unnest_sql(
+        USERS_HEAD,
+        &[
+            "bigint",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "timestamptz",
+        ],
+        USERS_TAIL,
+    )
+});
+static PG_COMMITS: LazyLock<String> = LazyLock::new(|| {
+    unnest_sql(
+        COMMITS_HEAD,
+        &[
+            "bigint",
+            "text",
+            "bigint",
+            "bigint",
+            "text",
+            "text",
+            "timestamptz",
+            "text",
+            "text",
+            "timestamptz",
+            "text",
+            "text",
+            "bigint",
+            "bigint",
+            "boolean",
+        ],
+        COMMITS_TAIL,
+    )
+});
+static PG_FILES: LazyLock<String> =
+    LazyLock::new(|| unnest_sql(FILES_HEAD, &["bigint", "text"], FILES_TAIL));
+static PG_CHANGES: LazyLock<String> = LazyLock::new(|| {
+    unnest_sql(
+        CHANGES_HEAD,
+        &["bigint", "text", "text", "text", "bigint", "bigint", "text"],
+        CHANGES_TAIL,
+    )
+});
+
+/// Rows per `UNNEST` statement on PostgreSQL (bounds one message).
+const PG_CHUNK: usize = 5000;
+
 /// Run `$head VALUES … $tail` over `$rows` in chunks, binding each row with
 /// `$bind`, adding rows affected to `$n`.
 macro_rules! upsert_chunks {
@@ -274,6 +340,8 @@ impl GithubStore {
         let changes = last_by_key(&changes, |(r, s, f)| (*r, *s, f.filename.as_str()));
         let releases = last_by_key(&batch.releases, |(_, r)| r.id);
 
+        // In dependency order. The high-volume tables (users, commits, files,
+        // file changes) bind arrays on PostgreSQL, multi-row VALUES on SQLite.
         bdc_storage::on_tx!(&mut tx, tx_ => {
             upsert_chunks!(tx_, repos, REPOS_HEAD, REPOS_TAIL, "upserting github repos", n, |b, r| {
                 b.push_bind(r.id).push_bind(r.full_name.as_str()).push_bind(r.owner.login.as_str())
@@ -282,11 +350,30 @@ impl GithubStore {
                     .push_bind(r.html_url.as_deref()).push_bind(t(r.created_at)).push_bind(t(r.updated_at))
                     .push_bind(t(r.pushed_at));
             });
-            upsert_chunks!(tx_, users, USERS_HEAD, USERS_TAIL, "upserting github users", n, |b, u| {
-                b.push_bind(u.user.id).push_bind(u.user.login.as_str()).push_bind(u.user.user_type.as_deref())
-                    .push_bind(u.user.name.as_deref()).push_bind(u.user.email.as_deref())
-                    .push_bind(u.user.html_url.as_deref()).push_bind(t(u.details_fetched_at));
-            });
+        });
+        match &mut tx {
+            Tx::Postgres(t) => n += pg_users(t, &users).await?,
+            Tx::Sqlite(tx_) => {
+                upsert_chunks!(
+                    tx_,
+                    users,
+                    USERS_HEAD,
+                    USERS_TAIL,
+                    "upserting github users",
+                    n,
+                    |b, u| {
+                        b.push_bind(u.user.id)
+                            .push_bind(u.user.login.as_str())
+                            .push_bind(u.user.user_type.as_deref())
+                            .push_bind(u.user.name.as_deref())
+                            .push_bind(u.user.email.as_deref())
+                            .push_bind(u.user.html_url.as_deref())
+                            .push_bind(t(u.details_fetched_at));
+                    }
+                );
+            }
+        }
+        bdc_storage::on_tx!(&mut tx, tx_ => {
             upsert_chunks!(tx_, issues, ISSUES_HEAD, ISSUES_TAIL, "upserting github issues", n, |b, row| {
                 let (repo, i) = row;
                 let labels = serde_json::Value::from(i.labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>()).to_string();
@@ -315,29 +402,71 @@ impl GithubStore {
                     .push_bind(r.state.as_str()).push_bind(r.body.as_deref()).push_bind(r.commit_id.as_deref())
                     .push_bind(t(r.submitted_at)).push_bind(r.html_url.as_deref());
             });
-            upsert_chunks!(tx_, commits, COMMITS_HEAD, COMMITS_TAIL, "upserting github commits", n, |b, row| {
-                let (repo, c) = row;
-                let a = c.commit.author.as_ref();
-                let m = c.commit.committer.as_ref();
-                b.push_bind(*repo).push_bind(c.sha.as_str()).push_bind(c.author.as_ref().map(|u| u.id))
-                    .push_bind(c.committer.as_ref().map(|u| u.id))
-                    .push_bind(a.and_then(|p| p.name.as_deref())).push_bind(a.and_then(|p| p.email.as_deref()))
-                    .push_bind(t(a.and_then(|p| p.date)))
-                    .push_bind(m.and_then(|p| p.name.as_deref())).push_bind(m.and_then(|p| p.email.as_deref()))
-                    .push_bind(t(m.and_then(|p| p.date)))
-                    .push_bind(c.commit.message.as_str()).push_bind(c.html_url.as_deref())
-                    .push_bind(c.stats.as_ref().map(|s| s.additions)).push_bind(c.stats.as_ref().map(|s| s.deletions))
-                    .push_bind(c.files.is_some());
-            });
-            upsert_chunks!(tx_, files, FILES_HEAD, FILES_TAIL, "upserting github files", n, |b, row| {
-                let (repo, path) = row;
-                b.push_bind(*repo).push_bind(*path);
-            });
-            upsert_chunks!(tx_, changes, CHANGES_HEAD, CHANGES_TAIL, "upserting github file changes", n, |b, row| {
-                let (repo, sha, f) = row;
-                b.push_bind(*repo).push_bind(*sha).push_bind(f.filename.as_str()).push_bind(f.status.as_str())
-                    .push_bind(f.additions).push_bind(f.deletions).push_bind(f.previous_filename.as_deref());
-            });
+        });
+        match &mut tx {
+            Tx::Postgres(t) => n += pg_commits(t, &commits, &files, &changes).await?,
+            Tx::Sqlite(tx_) => {
+                upsert_chunks!(
+                    tx_,
+                    commits,
+                    COMMITS_HEAD,
+                    COMMITS_TAIL,
+                    "upserting github commits",
+                    n,
+                    |b, row| {
+                        let (repo, c) = row;
+                        let a = c.commit.author.as_ref();
+                        let m = c.commit.committer.as_ref();
+                        b.push_bind(*repo)
+                            .push_bind(c.sha.as_str())
+                            .push_bind(c.author.as_ref().map(|u| u.id))
+                            .push_bind(c.committer.as_ref().map(|u| u.id))
+                            .push_bind(a.and_then(|p| p.name.as_deref()))
+                            .push_bind(a.and_then(|p| p.email.as_deref()))
+                            .push_bind(t(a.and_then(|p| p.date)))
+                            .push_bind(m.and_then(|p| p.name.as_deref()))
+                            .push_bind(m.and_then(|p| p.email.as_deref()))
+                            .push_bind(t(m.and_then(|p| p.date)))
+                            .push_bind(c.commit.message.as_str())
+                            .push_bind(c.html_url.as_deref())
+                            .push_bind(c.stats.as_ref().map(|s| s.additions))
+                            .push_bind(c.stats.as_ref().map(|s| s.deletions))
+                            .push_bind(c.files.is_some());
+                    }
+                );
+                upsert_chunks!(
+                    tx_,
+                    files,
+                    FILES_HEAD,
+                    FILES_TAIL,
+                    "upserting github files",
+                    n,
+                    |b, row| {
+                        let (repo, path) = row;
+                        b.push_bind(*repo).push_bind(*path);
+                    }
+                );
+                upsert_chunks!(
+                    tx_,
+                    changes,
+                    CHANGES_HEAD,
+                    CHANGES_TAIL,
+                    "upserting github file changes",
+                    n,
+                    |b, row| {
+                        let (repo, sha, f) = row;
+                        b.push_bind(*repo)
+                            .push_bind(*sha)
+                            .push_bind(f.filename.as_str())
+                            .push_bind(f.status.as_str())
+                            .push_bind(f.additions)
+                            .push_bind(f.deletions)
+                            .push_bind(f.previous_filename.as_deref());
+                    }
+                );
+            }
+        }
+        bdc_storage::on_tx!(&mut tx, tx_ => {
             upsert_chunks!(tx_, releases, RELEASES_HEAD, RELEASES_TAIL, "upserting github releases", n, |b, row| {
                 let (repo, r) = row;
                 b.push_bind(r.id).push_bind(*repo).push_bind(r.tag_name.as_str()).push_bind(r.name.as_deref())
@@ -482,6 +611,196 @@ impl GithubStore {
         }
         Ok(out)
     }
+}
+
+type PgTx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// PostgreSQL: users with one `UNNEST` statement per chunk. Returns rows
+/// written.
+async fn pg_users(tx: &mut PgTx, users: &[&UserRow]) -> Result<u64, StorageError> {
+    let mut n = 0;
+    for chunk in users.chunks(PG_CHUNK) {
+        let col =
+            |f: fn(&User) -> Option<&str>| chunk.iter().map(|u| f(&u.user)).collect::<Vec<_>>();
+        n += sqlx::query(PG_USERS.as_str())
+            .bind(chunk.iter().map(|u| u.user.id).collect::<Vec<_>>())
+            .bind(
+                chunk
+                    .iter()
+                    .map(|u| u.user.login.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(col(|u| u.user_type.as_deref()))
+            .bind(col(|u| u.name.as_deref()))
+            .bind(col(|u| u.email.as_deref()))
+            .bind(col(|u| u.html_url.as_deref()))
+            .bind(
+                chunk
+                    .iter()
+                    .map(|u| t(u.details_fetched_at))
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut **tx)
+            .await
+            .ctx("upserting github users")?
+            .rows_affected();
+    }
+    Ok(n)
+}
+
+/// PostgreSQL: commits, files and file changes with one `UNNEST` statement
+/// per table and chunk. Returns rows written.
+async fn pg_commits(
+    tx: &mut PgTx,
+    commits: &[&(i64, Commit)],
+    files: &[&(i64, &str)],
+    changes: &[&(i64, &str, &crate::model::CommitFile)],
+) -> Result<u64, StorageError> {
+    let mut n = 0;
+    for chunk in commits.chunks(PG_CHUNK) {
+        let person = |committer: bool| {
+            chunk.iter().map(move |(_, c)| {
+                if committer {
+                    c.commit.committer.as_ref()
+                } else {
+                    c.commit.author.as_ref()
+                }
+            })
+        };
+        n += sqlx::query(PG_COMMITS.as_str())
+            .bind(chunk.iter().map(|(repo, _)| *repo).collect::<Vec<_>>())
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, c)| c.sha.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, c)| c.author.as_ref().map(|u| u.id))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, c)| c.committer.as_ref().map(|u| u.id))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                person(false)
+                    .map(|p| p.and_then(|p| p.name.as_deref()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                person(false)
+                    .map(|p| p.and_then(|p| p.email.as_deref()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                person(false)
+                    .map(|p| t(p.and_then(|p| p.date)))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                person(true)
+                    .map(|p| p.and_then(|p| p.name.as_deref()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                person(true)
+                    .map(|p| p.and_then(|p| p.email.as_deref()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                person(true)
+                    .map(|p| t(p.and_then(|p| p.date)))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, c)| c.commit.message.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, c)| c.html_url.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, c)| c.stats.as_ref().map(|s| s.additions))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, c)| c.stats.as_ref().map(|s| s.deletions))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, c)| c.files.is_some())
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut **tx)
+            .await
+            .ctx("upserting github commits")?
+            .rows_affected();
+    }
+    for chunk in files.chunks(PG_CHUNK) {
+        n += sqlx::query(PG_FILES.as_str())
+            .bind(chunk.iter().map(|(repo, _)| *repo).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|(_, path)| *path).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await
+            .ctx("upserting github files")?
+            .rows_affected();
+    }
+    for chunk in changes.chunks(PG_CHUNK) {
+        n += sqlx::query(PG_CHANGES.as_str())
+            .bind(chunk.iter().map(|(repo, _, _)| *repo).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|(_, sha, _)| *sha).collect::<Vec<_>>())
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, _, f)| f.filename.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, _, f)| f.status.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, _, f)| f.additions)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, _, f)| f.deletions)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(_, _, f)| f.previous_filename.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut **tx)
+            .await
+            .ctx("upserting github file changes")?
+            .rows_affected();
+    }
+    Ok(n)
 }
 
 /// The typed tables, in dependency order.

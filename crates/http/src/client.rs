@@ -50,6 +50,11 @@ pub struct ClientOptions {
     /// requests answered `304` are free, so a resumed run re-walks what it
     /// already fetched without spending budget.
     pub max_requests: Option<u64>,
+    /// Also archive final `404` / `410` answers (status and body), so a
+    /// replay answers those URLs with the same error instead of
+    /// [`HttpError::NotArchived`]. Off by default: replays that walk every
+    /// archived entry expect successful bodies only.
+    pub archive_not_found: bool,
     /// `Accept` header.
     pub accept: String,
     pub user_agent: String,
@@ -70,6 +75,7 @@ impl ClientOptions {
             max_wait: Duration::from_secs(3600),
             secondary_wait: Duration::from_secs(60),
             max_requests: None,
+            archive_not_found: false,
             accept: "application/json".into(),
             user_agent: concat!("bdc/", env!("CARGO_PKG_VERSION")).into(),
         }
@@ -348,6 +354,17 @@ impl HttpClient {
                 };
                 let body = archive.body(entry).await?;
                 self.bump(|s| s.replayed += 1);
+                if entry.status >= 400 {
+                    // An archived error answer (`archive_not_found`).
+                    return Err(HttpError::Status {
+                        source: HttpStatusError {
+                            status: entry.status,
+                            url,
+                            rate_limited: false,
+                        },
+                        detail: String::from_utf8_lossy(&body).chars().take(300).collect(),
+                    });
+                }
                 Ok(Response {
                     url,
                     status: entry.status,
@@ -703,6 +720,18 @@ impl HttpClient {
                 tracing::warn!(collector = %self.opts.collector, url = %url, status, attempt, wait_s = wait.as_secs_f64(), "server error; retrying");
                 self.clock.sleep(wait).await;
                 continue;
+            }
+            if matches!(status, 404 | 410)
+                && self.opts.archive_not_found
+                && let Some(archive) = archive
+            {
+                let kept: BTreeMap<String, String> = KEPT_HEADERS
+                    .iter()
+                    .filter_map(|h| header_str(&headers, h).map(|v| ((*h).to_owned(), v)))
+                    .collect();
+                archive
+                    .store(&url, status, kept, text.as_bytes(), self.clock.now())
+                    .await?;
             }
             return Err(status_err(false));
         }

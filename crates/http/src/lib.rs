@@ -25,7 +25,9 @@
 //! * [`RawArchive`]: every fetched body stored gzip-compressed under
 //!   `WORKSPACE_DIR/raw/<collector>/` with its URL and headers, plus an
 //!   append-only index keyed by URL ([`ArchiveIndex`]) for replay without
-//!   network ([`HttpClient::replay`]).
+//!   network ([`HttpClient::replay`]); with
+//!   [`ClientOptions::archive_not_found`] final `404`/`410` answers too, and
+//!   a replay returns them as the same error.
 //!
 //! Errors are [`HttpError`]; [`HttpError::category`] gives the
 //! [`bdc_core::FailureCategory`] (`rate_limited`, `auth`, `not_found`,

@@ -378,6 +378,47 @@ async fn archive_and_replay_without_network() {
     assert_eq!(r.stats().requests, 0);
 }
 
+/// `archive_not_found`: a final `404` is archived with its body and a
+/// replay answers it with the same status and message; without the option
+/// (the default) nothing but successes is archived.
+#[tokio::test]
+async fn archived_not_found_replays_as_the_same_error() {
+    let server = MockServer::start().await;
+    Mock::given(path("/gone"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_string(r#"{"message":"No commit found for the ref abc","status":"404"}"#),
+        )
+        .mount(&server)
+        .await;
+    for archive_404 in [false, true] {
+        let ws = tempfile::tempdir().unwrap();
+        let mut o = opts(&server);
+        o.archive_not_found = archive_404;
+        let c = HttpClient::new(o.clone())
+            .unwrap()
+            .with_archive(RawArchive::new(ws.path(), "test"));
+        let live = c.get("/gone").await.unwrap_err();
+        assert_eq!(live.status(), Some(404));
+        let r = HttpClient::replay(o, RawArchive::new(ws.path(), "test"))
+            .await
+            .unwrap();
+        let replayed = r.get("/gone").await.unwrap_err();
+        if archive_404 {
+            assert_eq!(replayed.status(), Some(404), "{replayed}");
+            assert!(
+                replayed.to_string().contains("No commit found"),
+                "{replayed}"
+            );
+        } else {
+            assert!(
+                matches!(replayed, HttpError::NotArchived { .. }),
+                "{replayed}"
+            );
+        }
+    }
+}
+
 #[test]
 fn github_options_from_config() {
     let cfg = bdc_config::Config::from_lookup(|k| match k {

@@ -25,20 +25,7 @@ fn job(slot: Option<&str>) -> NewJob {
     }
 }
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread")]
-            async fn sqlite() {
-                super::$name(bdc_testsupport::Kind::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn postgres() {
-                super::$name(bdc_testsupport::Kind::Postgres).await;
-            }
-        }
-    };
-}
+use bdc_testsupport::both_backends as both;
 
 both!(slots_enqueue_once);
 async fn slots_enqueue_once(kind: Kind) {

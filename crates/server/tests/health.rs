@@ -12,20 +12,7 @@ use bdc_storage::{ConnectOptions, Storage};
 use bdc_testsupport::{Kind, TestDb};
 use serde_json::Value;
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread")]
-            async fn sqlite() {
-                super::$name(bdc_testsupport::Kind::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn postgres() {
-                super::$name(bdc_testsupport::Kind::Postgres).await;
-            }
-        }
-    };
-}
+use bdc_testsupport::both_backends as both;
 
 const SCHEDULE: &str = "\
 groups:

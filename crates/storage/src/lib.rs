@@ -25,11 +25,14 @@ use chrono::{DateTime, Timelike, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub mod activity;
 pub mod checkpoints;
 pub mod index_syncs;
+mod nodelay;
 pub mod runs;
 pub mod workers;
 
@@ -271,6 +274,8 @@ impl Storage {
                     })?
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .pragma("cache_size", "-65536")
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true);
                 let file = opts.get_filename();
@@ -296,9 +301,25 @@ impl Storage {
                         url: redact_url(url),
                         source,
                     })?;
+                // Over TCP (not a Unix socket), see `nodelay`.
+                let tcp_port = (opts.get_socket().is_none() && !opts.get_host().starts_with('/'))
+                    .then(|| opts.get_port());
                 let pool = PgPoolOptions::new()
                     .max_connections(options.max_connections.max(1))
                     .acquire_timeout(options.acquire_timeout)
+                    .after_connect(move |_conn, _meta| {
+                        Box::pin(async move {
+                            if let Some(port) = tcp_port {
+                                let set = nodelay::set_for_peer_port(port);
+                                tracing::debug!(
+                                    port,
+                                    sockets = set,
+                                    "TCP_NODELAY set on database sockets"
+                                );
+                            }
+                            Ok(())
+                        })
+                    })
                     .connect_with(opts)
                     .await
                     .map_err(|source| StorageError::Connect { backend, source })?;

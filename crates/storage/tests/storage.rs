@@ -36,20 +36,7 @@ fn rec(id: &str, day: u32, title: &str) -> ActivityRecord {
     .unwrap()
 }
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread")]
-            async fn sqlite() {
-                super::$name(bdc_testsupport::Kind::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn postgres() {
-                super::$name(bdc_testsupport::Kind::Postgres).await;
-            }
-        }
-    };
-}
+use bdc_testsupport::both_backends as both;
 
 both!(migrate_is_idempotent_and_refuses_newer);
 async fn migrate_is_idempotent_and_refuses_newer(kind: Kind) {

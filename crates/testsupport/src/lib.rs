@@ -119,3 +119,23 @@ impl Drop for TestDb {
         });
     }
 }
+
+/// `both_backends!(scenario)` turns `async fn scenario(kind: Kind)` into a
+/// module with two multi-threaded tokio tests, `scenario::sqlite` and
+/// `scenario::postgres`. Test crates import it as
+/// `use bdc_testsupport::both_backends as both;`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$name($crate::Kind::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                super::$name($crate::Kind::Postgres).await;
+            }
+        }
+    };
+}
