@@ -65,10 +65,6 @@ impl Env {
         }
     }
 
-    async fn kinds(&self) -> Vec<(String, String)> {
-        common::activity_kinds(&self.storage).await
-    }
-
     async fn checkpoints(&self) -> Vec<(String, String)> {
         bdc_storage::on_pool!(self.storage, p => sqlx::query_as::<_, (String, String)>(
             "SELECT scope, checkpoint_token FROM collector_checkpoints ORDER BY scope"
@@ -192,15 +188,7 @@ async fn catalog_across_releases(kind: Kind) {
 
     let s = sup.to_str().unwrap();
     let r = env.run(&["--repo", s]).await;
-    assert_eq!(r.count("releases"), 2, "{r:?}");
-    assert_eq!(r.count("no_meta"), 1);
-    assert_eq!(r.count("invalid_entries"), 1);
-    assert_eq!(
-        (r.count("added"), r.count("changed"), r.count("removed")),
-        (4, 1, 1)
-    );
-    assert_eq!(summary(&env.storage).await.unwrap(), (2, 6, 6));
-    assert_eq!(env.kinds().await, common::two_release_kinds());
+    common::assert_two_releases(&r, &env.storage).await;
 
     // Steady state: tags did not move, nothing is fetched or written.
     let cps = env.checkpoints().await;

@@ -311,10 +311,6 @@ impl Env {
         }
     }
 
-    async fn kinds(&self) -> Vec<(String, String)> {
-        common::activity_kinds(&self.storage).await
-    }
-
     async fn statuses(&self) -> Vec<(String, String, String)> {
         bdc_storage::on_pool!(self.storage, p => sqlx::query_as::<_, (String, String, String)>(
             "SELECT release, name, meta_status FROM bl_submodules ORDER BY release, name"
@@ -420,15 +416,7 @@ async fn catalog_through_the_api(kind: Kind) {
     two_releases(&mut env.fake.model());
 
     let r = env.run(&[]).await;
-    assert_eq!(r.count("releases"), 2, "{r:?}");
-    assert_eq!(r.count("no_meta"), 1, "{r:?}");
-    assert_eq!(r.count("invalid_entries"), 1);
-    assert_eq!(
-        (r.count("added"), r.count("changed"), r.count("removed")),
-        (4, 1, 1)
-    );
-    assert_eq!(summary(&env.storage).await.unwrap(), (2, 6, 6));
-    assert_eq!(env.kinds().await, common::two_release_kinds());
+    common::assert_two_releases(&r, &env.storage).await;
     // config is pinned to the same commit in both releases: fetched once.
     let config_fetches = env
         .fake
@@ -536,10 +524,10 @@ async fn malformed_json_is_a_parse_failure_with_nothing_written(kind: Kind) {
     assert!(err.to_string().contains("boost-1.1.0"), "{err}");
     // 1.0.0 was complete and is kept; nothing of 1.1.0 is.
     assert_eq!(summary(&env.storage).await.unwrap(), (1, 3, 3));
-    let cps: Vec<String> = bdc_storage::on_pool!(env.storage, p => sqlx::query_scalar(
-        "SELECT scope FROM collector_checkpoints ORDER BY scope"
-    ).fetch_all(p).await.unwrap());
-    assert_eq!(cps, vec!["release:boost-1.0.0".to_owned()]);
+    assert_eq!(
+        common::checkpoint_scopes(&env.storage).await,
+        vec!["release:boost-1.0.0".to_owned()]
+    );
 
     // Fixed upstream: the next run records 1.1.0 and skips 1.0.0.
     env.fake.model().broken.clear();
@@ -560,15 +548,6 @@ both!(malformed_json_is_a_parse_failure_with_nothing_written);
 async fn budget_stops_between_releases_and_replay_never_invents_rows() {
     let env = Env::new(Kind::Sqlite).await;
     two_releases(&mut env.fake.model());
-    let checkpoints = |env: &Env| {
-        let storage = env.storage.clone();
-        async move {
-            let v: Vec<String> = bdc_storage::on_pool!(storage, p => sqlx::query_scalar(
-                "SELECT scope FROM collector_checkpoints ORDER BY scope"
-            ).fetch_all(p).await.unwrap());
-            v
-        }
-    };
     // boost-1.0.0 needs 9 requests (2 tag pages, commit, .gitmodules, tree,
     // three metadata lookups, one repository check); the 11th is refused.
     let err = BoostLibrariesCollector
@@ -578,7 +557,7 @@ async fn budget_stops_between_releases_and_replay_never_invents_rows() {
     assert_eq!(err.category, FailureCategory::RateLimited, "{err}");
     assert_eq!(summary(&env.storage).await.unwrap(), (1, 3, 3));
     assert_eq!(
-        checkpoints(&env).await,
+        common::checkpoint_scopes(&env.storage).await,
         vec!["release:boost-1.0.0".to_owned()]
     );
 
@@ -590,7 +569,7 @@ async fn budget_stops_between_releases_and_replay_never_invents_rows() {
     assert!(err.to_string().contains(".gitmodules"), "{err}");
     assert_eq!(summary(&env.storage).await.unwrap(), (1, 3, 3));
     assert_eq!(
-        checkpoints(&env).await,
+        common::checkpoint_scopes(&env.storage).await,
         vec!["release:boost-1.0.0".to_owned()]
     );
 

@@ -220,6 +220,14 @@ fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
+/// The [`KEPT_HEADERS`] present in `h`, for the archive.
+fn kept_headers(h: &HeaderMap) -> BTreeMap<String, String> {
+    KEPT_HEADERS
+        .iter()
+        .filter_map(|name| header_str(h, name).map(|v| ((*name).to_owned(), v)))
+        .collect()
+}
+
 fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
     header_str(h, name).and_then(|s| s.parse().ok())
 }
@@ -633,11 +641,9 @@ impl HttpClient {
                 let last_modified = header_str(&headers, "last-modified");
                 let link = header_str(&headers, "link");
                 if let Some(archive) = archive {
-                    let kept: BTreeMap<String, String> = KEPT_HEADERS
-                        .iter()
-                        .filter_map(|h| header_str(&headers, h).map(|v| ((*h).to_owned(), v)))
-                        .collect();
-                    archive.store(&url, status, kept, &body, fetched_at).await?;
+                    archive
+                        .store(&url, status, kept_headers(&headers), &body, fetched_at)
+                        .await?;
                 }
                 if let Some(cache) = cache
                     && (etag.is_some() || last_modified.is_some())
@@ -725,12 +731,14 @@ impl HttpClient {
                 && self.opts.archive_not_found
                 && let Some(archive) = archive
             {
-                let kept: BTreeMap<String, String> = KEPT_HEADERS
-                    .iter()
-                    .filter_map(|h| header_str(&headers, h).map(|v| ((*h).to_owned(), v)))
-                    .collect();
                 archive
-                    .store(&url, status, kept, text.as_bytes(), self.clock.now())
+                    .store(
+                        &url,
+                        status,
+                        kept_headers(&headers),
+                        text.as_bytes(),
+                        self.clock.now(),
+                    )
                     .await?;
             }
             return Err(status_err(false));

@@ -7,9 +7,8 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use bdc_collector_git::{Git, GitError, normalize_source, sync_mirror};
-use chrono::{DateTime, Utc};
 
-use super::{CatalogSource, MetaFetch, Snapshot, is_release_tag};
+use super::{CatalogSource, MetaFetch, Snapshot, is_release_tag, parse_release_date};
 use crate::{BoostLibrariesError, NAME};
 
 async fn blocking<T: Send + 'static>(
@@ -105,12 +104,7 @@ impl CatalogSource for GitCatalog {
             Ok((date, gm, tree))
         })
         .await?;
-        let released_at = DateTime::parse_from_rfc3339(&date)
-            .map(|d| d.with_timezone(&Utc))
-            .map_err(|_| BoostLibrariesError::Date {
-                release: release.to_owned(),
-                value: date.clone(),
-            })?;
+        let released_at = parse_release_date(release, &date)?;
         // Gitlinks: `160000 commit <sha>\t<path>` entries.
         let mut gitlinks = HashMap::new();
         for entry in tree.split(|b| *b == 0) {

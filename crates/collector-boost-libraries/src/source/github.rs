@@ -32,10 +32,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use base64::Engine;
 use bdc_http::{HttpClient, HttpError};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{CatalogSource, MetaFetch, Snapshot, is_release_tag};
+use super::{CatalogSource, MetaFetch, Snapshot, is_release_tag, parse_release_date};
 use crate::{BoostLibrariesError, NAME};
 
 /// `OWNER/NAME`, a GitHub URL (`https://github.com/OWNER/NAME.git`) or an
@@ -312,12 +311,7 @@ impl CatalogSource for GithubCatalog {
                 }
             },
         };
-        let released_at = DateTime::parse_from_rfc3339(&date)
-            .map(|d| d.with_timezone(&Utc))
-            .map_err(|_| BoostLibrariesError::Date {
-                release: release.to_owned(),
-                value: date.clone(),
-            })?;
+        let released_at = parse_release_date(release, &date)?;
         let gm_path = format!("{}/contents/.gitmodules?ref={sha}", self.base());
         let gitmodules = match self.client.get(&gm_path).await {
             Ok(r) => {

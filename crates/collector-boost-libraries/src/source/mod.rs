@@ -74,6 +74,16 @@ pub trait CatalogSource: Send {
     ) -> Result<MetaFetch, BoostLibrariesError>;
 }
 
+/// A release commit's ISO 8601 date.
+pub fn parse_release_date(release: &str, date: &str) -> Result<DateTime<Utc>, BoostLibrariesError> {
+    DateTime::parse_from_rfc3339(date)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|_| BoostLibrariesError::Date {
+            release: release.to_owned(),
+            value: date.to_owned(),
+        })
+}
+
 /// `boost-X.Y.Z` release tags only: betas and release candidates are not
 /// releases.
 pub fn is_release_tag(tag: &str) -> bool {

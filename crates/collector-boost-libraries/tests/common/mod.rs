@@ -1,6 +1,8 @@
 //! Helpers shared by the `boost-libraries` test binaries.
 #![allow(dead_code)]
 
+use bdc_collector_boost_libraries::store::summary;
+use bdc_core::TrackerResult;
 use bdc_storage::Storage;
 use bdc_storage::activity::ActivityFilter;
 
@@ -42,4 +44,25 @@ pub fn two_release_kinds() -> Vec<(String, String)> {
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect()
+}
+
+/// What a first run over the two-release scenario reports and stores, for
+/// either source.
+pub async fn assert_two_releases(r: &TrackerResult, storage: &Storage) {
+    assert_eq!(r.count("releases"), 2, "{r:?}");
+    assert_eq!(r.count("no_meta"), 1, "{r:?}");
+    assert_eq!(r.count("invalid_entries"), 1);
+    assert_eq!(
+        (r.count("added"), r.count("changed"), r.count("removed")),
+        (4, 1, 1)
+    );
+    assert_eq!(summary(storage).await.unwrap(), (2, 6, 6));
+    assert_eq!(activity_kinds(storage).await, two_release_kinds());
+}
+
+/// Checkpoint scopes, sorted.
+pub async fn checkpoint_scopes(storage: &Storage) -> Vec<String> {
+    bdc_storage::on_pool!(storage, p => sqlx::query_scalar(
+        "SELECT scope FROM collector_checkpoints ORDER BY scope"
+    ).fetch_all(p).await.unwrap())
 }
