@@ -7,7 +7,10 @@
 //!   op, new values, changed fields, previous values), `audit_actions`,
 //!   `audit_covered_tables`.
 //! * **Capture** by database triggers ([`triggers`]): PostgreSQL plpgsql,
-//!   SQLite generated per table. Changes of one database transaction group
+//!   SQLite generated per table. PostgreSQL bulk inserts and deletes are
+//!   captured per statement into `audit_pending` and expanded into
+//!   `audit_changes` by [`flush`] ([`pending`]), which every read here
+//!   calls first. Changes of one database transaction group
 //!   under one audit transaction; an UPDATE that changes nothing records
 //!   nothing; redaction (exclude / mask) is decided in the trigger.
 //! * **Actor**: the storage layer's actor bridge ([`bdc_storage::Storage::with_actor`]).
@@ -21,12 +24,14 @@ use bdc_storage::{Backend, SchemaPart, Storage, StorageError, Tx, on_tx};
 
 pub mod config;
 pub mod http;
+pub mod pending;
 pub mod query;
 pub mod retention;
 pub mod telemetry;
 pub mod triggers;
 
 pub use config::{AuditConfig, ConfigError};
+pub use pending::flush;
 pub use query::{ChangeRow, TimelineFilter};
 pub use triggers::{Coverage, Covered};
 
@@ -45,6 +50,12 @@ pub static AUDIT: SchemaPart = SchemaPart {
             description: "statement-level capture of inserts and deletes",
             sqlite: include_str!("../migrations/sqlite/0002_statement_capture.sql"),
             postgres: include_str!("../migrations/postgres/0002_statement_capture.sql"),
+        },
+        bdc_storage::MigrationFile {
+            version: 3,
+            description: "pending statement captures, expanded by bdc_audit_flush()",
+            sqlite: include_str!("../migrations/sqlite/0003_pending_capture.sql"),
+            postgres: include_str!("../migrations/postgres/0003_pending_capture.sql"),
         },
     ],
 };

@@ -78,6 +78,7 @@ pub async fn purge(
     opts: &PurgeOptions,
 ) -> Result<PurgeReport> {
     let backend = storage.backend();
+    crate::flush(storage).await?;
     crate::telemetry::sample(storage).await;
     let now = opts.now.unwrap_or_else(Utc::now);
     let cutoff_for = |days: u32| now - Duration::days(i64::from(days));
@@ -153,9 +154,16 @@ pub async fn purge(
     let delete_txs = format!(
         "DELETE FROM audit_transactions WHERE id IN (
            SELECT t.id FROM audit_transactions t
-            WHERE t.occurred_at < {} AND NOT EXISTS (SELECT 1 FROM audit_changes c WHERE c.transaction_id = t.id)
+            WHERE t.occurred_at < {} AND NOT EXISTS (SELECT 1 FROM audit_changes c WHERE c.transaction_id = t.id){}
             ORDER BY t.id LIMIT $2)",
-        ts(backend, "$1")
+        ts(backend, "$1"),
+        // Changes committed after the flush above may still be pending.
+        match backend {
+            Backend::Postgres => {
+                "\n              AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.transaction_id = t.id)"
+            }
+            Backend::Sqlite => "",
+        }
     );
     while !report.stopped_early {
         if !within_budget(&report) {

@@ -168,6 +168,9 @@ pub async fn join_roles(handles: Vec<JoinHandle<()>>, grace: Duration) {
     }
 }
 
+/// How often daemon processes expand pending audit captures.
+pub(crate) const AUDIT_FLUSH_EVERY: Duration = Duration::from_secs(5);
+
 async fn run_process(
     config: Arc<Config>,
     role: &str,
@@ -183,11 +186,16 @@ async fn run_process(
     let (hb_stop_tx, hb_stop_rx) = watch::channel(false);
     let heartbeat =
         bdc_server::heartbeat::spawn(storage.clone(), info, Duration::from_secs(10), hb_stop_rx);
+    let flusher =
+        bdc_audit::pending::spawn_flusher(storage.clone(), AUDIT_FLUSH_EVERY, stop_rx.clone());
     let handles = body(worker_id.clone(), stop_rx);
     tracing::info!(role, worker = %worker_id, "started");
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     join_roles(handles, config.daemon.shutdown_grace).await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), flusher).await;
+    // What the last jobs captured.
+    crate::commands::flush_audit(&storage).await;
     let _ = hb_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), heartbeat).await;
     storage.close().await;

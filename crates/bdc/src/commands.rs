@@ -162,6 +162,7 @@ async fn run(config: Arc<Config>, args: RunArgs) -> Result<ExitCode> {
             slot_task: None,
         })
         .await?;
+    flush_audit(&storage).await;
     storage.close().await;
     match report {
         RunReport::Succeeded {
@@ -197,6 +198,15 @@ async fn run(config: Arc<Config>, args: RunArgs) -> Result<ExitCode> {
             known_names()
         ))
         .into()),
+    }
+}
+
+/// Expand the run's pending audit captures (PostgreSQL bulk writes) before
+/// the process exits, so `audit_changes` is complete for SQL readers. Best
+/// effort: a failure is logged; the next audit read or daemon tick retries.
+pub(crate) async fn flush_audit(storage: &Storage) {
+    if let Err(e) = bdc_audit::flush(storage).await {
+        tracing::warn!(error = %e, "audit: cannot expand pending captures");
     }
 }
 
@@ -247,6 +257,7 @@ async fn run_scheduled_cmd(config: Arc<Config>, args: RunScheduledArgs) -> Resul
         }
         Err(e) => return Err(e.into()),
     };
+    flush_audit(&storage).await;
     storage.close().await;
     let mut out = std::io::stdout().lock();
     for t in &report.tasks {
@@ -562,6 +573,11 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
     let (hb_stop_tx, hb_stop_rx) = tokio::sync::watch::channel(false);
     let heartbeat =
         bdc_server::heartbeat::spawn(storage.clone(), info, Duration::from_secs(10), hb_stop_rx);
+    let flusher = bdc_audit::pending::spawn_flusher(
+        storage.clone(),
+        crate::cmd_daemon::AUDIT_FLUSH_EVERY,
+        stop_rx.clone(),
+    );
     drop(stop_rx);
     let roles = crate::cmd_daemon::spawn_roles(
         &config,
@@ -608,6 +624,8 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
     let _ = stop_tx.send(true);
     crate::cmd_daemon::join_roles(roles, config.daemon.shutdown_grace).await;
     crate::cmd_greenness::join(greenness_tasks).await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), flusher).await;
+    flush_audit(&storage).await;
     let _ = hb_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), heartbeat).await;
     storage.close().await;
