@@ -57,6 +57,12 @@ pub static AUDIT: SchemaPart = SchemaPart {
             sqlite: include_str!("../migrations/sqlite/0003_pending_capture.sql"),
             postgres: include_str!("../migrations/postgres/0003_pending_capture.sql"),
         },
+        bdc_storage::MigrationFile {
+            version: 4,
+            description: "pending row captures on SQLite; chunked statement captures on PostgreSQL",
+            sqlite: include_str!("../migrations/sqlite/0004_pending_capture.sql"),
+            postgres: include_str!("../migrations/postgres/0004_pending_capture.sql"),
+        },
     ],
 };
 

@@ -1,12 +1,17 @@
-//! Pending statement captures (PostgreSQL).
+//! Pending captures: capture lean, expand later.
 //!
-//! A bulk INSERT or DELETE on a covered PostgreSQL table is captured by a
-//! statement trigger as one `audit_pending` row (the statement's redacted
-//! rows as a JSON array, with `audit_changes` ids reserved in capture
-//! order). [`flush`] expands them into `audit_changes`. Every read of the
-//! trail in this crate flushes first; `bdc run` flushes after its job and
-//! daemon processes flush periodically ([`spawn_flusher`]). SQLite captures
-//! row by row straight into `audit_changes`: nothing is ever pending there.
+//! * **PostgreSQL**: a bulk INSERT or DELETE on a covered table is captured
+//!   by a statement trigger as one `audit_pending` row (the statement's
+//!   redacted rows as a JSON array, with `audit_changes` ids reserved in
+//!   capture order); `bdc_audit_flush()` expands it.
+//! * **SQLite**: the generated row triggers write each change into
+//!   `audit_pending`, a table without secondary indexes; [`flush`] moves
+//!   the rows into `audit_changes` in id order (SQLite has one writer at a
+//!   time, so ids follow capture order).
+//!
+//! Both captures happen in the writing transaction. Every read of the trail
+//! in this crate calls [`flush`] first; `bdc run` flushes after its job and
+//! daemon processes flush periodically ([`spawn_flusher`]).
 
 use std::time::{Duration, Instant};
 
@@ -19,14 +24,73 @@ use crate::{Ctx, Result};
 /// transaction): bounds a flush transaction to a few hundred thousand rows.
 const STATEMENTS_PER_CALL: i32 = 64;
 
+/// Rows moved per SQLite flush transaction (bounds how long the write lock
+/// is held).
+const SQLITE_ROWS_PER_TX: i64 = 20_000;
+
 /// Expand every pending capture into `audit_changes`; returns the number of
-/// changes written. A no-op on SQLite and on a database without the audit
-/// schema.
+/// changes written. A no-op on a database without the audit schema (or
+/// one older than audit migration 3 on PostgreSQL, 4 on SQLite).
 pub async fn flush(storage: &Storage) -> Result<u64> {
-    let Pool::Postgres(pool) = storage.pool() else {
-        return Ok(0);
-    };
     let start = Instant::now();
+    let total = match storage.pool() {
+        Pool::Postgres(pool) => flush_postgres(pool).await?,
+        Pool::Sqlite(pool) => flush_sqlite(pool).await?,
+    };
+    if total > 0 {
+        metrics::counter!("bdc_audit_flushed_changes_total").increment(total);
+        tracing::debug!(
+            changes = total,
+            ms = start.elapsed().as_millis() as u64,
+            "audit: expanded pending captures"
+        );
+    }
+    Ok(total)
+}
+
+async fn flush_sqlite(pool: &sqlx::SqlitePool) -> Result<u64> {
+    let mut total: u64 = 0;
+    loop {
+        // A read first: most calls find nothing and need no write lock.
+        let bound = sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT max(id) FROM (SELECT id FROM audit_pending ORDER BY id LIMIT $1)",
+        )
+        .bind(SQLITE_ROWS_PER_TX)
+        .fetch_one(pool)
+        .await;
+        let bound = match bound {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => {
+                return Ok(0);
+            }
+            Err(e) => return Err(e).ctx("reading pending audit captures"),
+        };
+        let mut tx = pool.begin().await.ctx("beginning an audit flush")?;
+        let n = sqlx::query(
+            "INSERT INTO audit_changes (transaction_id, table_name, table_pk, op, is_baseline,
+                                        data_after, changed_fields, changed_from, captured_at)
+             SELECT transaction_id, table_name, table_pk, op, is_baseline,
+                    data_after, changed_fields, changed_from, captured_at
+               FROM audit_pending WHERE id <= $1 ORDER BY id",
+        )
+        .bind(bound)
+        .execute(&mut *tx)
+        .await
+        .ctx("expanding pending audit captures")?
+        .rows_affected();
+        sqlx::query("DELETE FROM audit_pending WHERE id <= $1")
+            .bind(bound)
+            .execute(&mut *tx)
+            .await
+            .ctx("deleting expanded audit captures")?;
+        tx.commit().await.ctx("committing an audit flush")?;
+        total += n;
+    }
+    Ok(total)
+}
+
+async fn flush_postgres(pool: &sqlx::PgPool) -> Result<u64> {
     let mut total: u64 = 0;
     loop {
         let res = sqlx::query_scalar::<_, i64>("SELECT bdc_audit_flush($1)")
@@ -44,14 +108,6 @@ pub async fn flush(storage: &Storage) -> Result<u64> {
             break;
         }
         total += n;
-    }
-    if total > 0 {
-        metrics::counter!("bdc_audit_flushed_changes_total").increment(total);
-        tracing::debug!(
-            changes = total,
-            ms = start.elapsed().as_millis() as u64,
-            "audit: expanded pending captures"
-        );
     }
     Ok(total)
 }

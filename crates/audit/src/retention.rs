@@ -154,16 +154,11 @@ pub async fn purge(
     let delete_txs = format!(
         "DELETE FROM audit_transactions WHERE id IN (
            SELECT t.id FROM audit_transactions t
-            WHERE t.occurred_at < {} AND NOT EXISTS (SELECT 1 FROM audit_changes c WHERE c.transaction_id = t.id){}
+            WHERE t.occurred_at < {} AND NOT EXISTS (SELECT 1 FROM audit_changes c WHERE c.transaction_id = t.id)
+              -- Changes committed after the flush above may still be pending.
+              AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.transaction_id = t.id)
             ORDER BY t.id LIMIT $2)",
         ts(backend, "$1"),
-        // Changes committed after the flush above may still be pending.
-        match backend {
-            Backend::Postgres => {
-                "\n              AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.transaction_id = t.id)"
-            }
-            Backend::Sqlite => "",
-        }
     );
     while !report.stopped_early {
         if !within_budget(&report) {

@@ -408,7 +408,7 @@ impl TriggerSpec {
             .collect();
         let insert_change = |op: &str, pk: String, after: String, fields: String, from: String| {
             format!(
-                "  INSERT INTO audit_changes (transaction_id, table_name, table_pk, op, data_after, changed_fields, changed_from)\n  \
+                "  INSERT INTO audit_pending (transaction_id, table_name, table_pk, op, data_after, changed_fields, changed_from)\n  \
                  VALUES ((SELECT audit_tx FROM bdc_tx_context WHERE id = 1), {tl}, {pk}, '{op}', {after}, {fields}, {from});\n"
             )
         };
@@ -481,7 +481,7 @@ impl TriggerSpec {
                 )
             }
             Backend::Sqlite => format!(
-                "{}INSERT INTO audit_changes (transaction_id, table_name, table_pk, op, is_baseline, data_after)\n\
+                "{}INSERT INTO audit_pending (transaction_id, table_name, table_pk, op, is_baseline, data_after)\n\
                  SELECT (SELECT audit_tx FROM bdc_tx_context WHERE id = 1), {tl}, {}, 'INSERT', 1, {}\n\
                  FROM {t} AS r;\n",
                 SQLITE_OPEN_AUDIT_TX,

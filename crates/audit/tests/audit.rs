@@ -279,10 +279,15 @@ async fn redacted_values_never_reach_the_audit_tables(kind: Kind) {
         ],
     )
     .await;
-    if kind == Kind::Postgres {
+    {
         // Pending captures are stored redacted, before any flush.
-        let pending: String = on_pool!(s, p => sqlx::query_scalar::<_, String>(
-            "SELECT coalesce(string_agg(p::text, ' '), '') FROM audit_pending p")
+        let sql = match kind {
+            Kind::Postgres => "SELECT coalesce(string_agg(p::text, ' '), '') FROM audit_pending p",
+            Kind::Sqlite => {
+                "SELECT coalesce(group_concat(coalesce(data_after,'') || coalesce(changed_fields,'') || coalesce(changed_from,'') || table_pk, ' '), '') FROM audit_pending"
+            }
+        };
+        let pending: String = on_pool!(s, p => sqlx::query_scalar::<_, String>(sql)
             .fetch_one(p).await)
         .unwrap();
         assert!(pending.contains("***"), "{pending}");
@@ -1375,17 +1380,55 @@ async fn pending_captures_keep_order_and_flush_exactly_once() {
     assert_eq!(bdc_audit::flush(&s).await.unwrap(), 0);
 }
 
-/// Flushing is a no-op where nothing can be pending: SQLite, and a
-/// PostgreSQL database without the audit schema.
-#[tokio::test(flavor = "multi_thread")]
-async fn flush_without_pending_captures_is_a_no_op() {
-    let (_db, s) = open(Kind::Sqlite).await;
+// Flushing is a no-op when nothing is pending and on a database without
+// the audit schema.
+both!(flush_without_pending_captures_is_a_no_op);
+async fn flush_without_pending_captures_is_a_no_op(kind: Kind) {
+    let (_db, s) = open(kind).await;
     assert_eq!(bdc_audit::flush(&s).await.unwrap(), 0);
-    let db = TestDb::new(Kind::Postgres).await;
+    let db = TestDb::new(kind).await;
     let bare = Storage::connect(db.url(), &ConnectOptions::default())
         .await
         .unwrap();
     assert_eq!(bdc_audit::flush(&bare).await.unwrap(), 0);
+}
+
+// SQLite captures into audit_pending; a flush moves the rows in capture
+// order and a second flush finds nothing.
+both!(flush_moves_pending_rows_in_capture_order);
+async fn flush_moves_pending_rows_in_capture_order(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    create_table(&s, "logs", &["msg"]).await;
+    triggers::cover_tables(&s, &no_platform(), &["logs".into()], false)
+        .await
+        .unwrap();
+    let job = s.with_actor(&Actor::job("test", "run-1"));
+    for i in 0..5 {
+        write(
+            &job,
+            &[
+                &format!("INSERT INTO logs VALUES ({i}, 'm{i}')"),
+                &format!("UPDATE logs SET msg = 'u{i}' WHERE id = {i}"),
+            ],
+        )
+        .await;
+    }
+    let before = on_pool!(s, p => sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_changes").fetch_one(p).await)
+    .unwrap();
+    assert_eq!(before, if kind == Kind::Sqlite { 0 } else { 5 });
+    let moved = bdc_audit::flush(&s).await.unwrap();
+    assert_eq!(moved, if kind == Kind::Sqlite { 10 } else { 5 });
+    assert_eq!(bdc_audit::flush(&s).await.unwrap(), 0);
+    let rows = all(&s, "logs").await;
+    let seen: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}{}", r.op, r.pk["id"]))
+        .collect();
+    let want: Vec<String> = (0..5)
+        .flat_map(|i| [format!("INSERT{i}"), format!("UPDATE{i}")])
+        .collect();
+    assert_eq!(seen, want);
 }
 
 /// PostgreSQL: composite primary keys (2 and 4 columns: the specialised
@@ -1449,4 +1492,72 @@ async fn actor_text_survives_quoting(kind: Kind) {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].actor_id.as_deref(), Some(caller));
     assert_eq!(rows[0].actor.as_ref().unwrap()["caller"], caller);
+}
+
+/// PostgreSQL: a statement of more than 20,000 rows is captured in chunks
+/// of 10,000 (a `json` value is limited to 1 GB); each row keeps its own
+/// reserved id and key after the flush, redacted or not.
+#[tokio::test(flavor = "multi_thread")]
+async fn large_statements_are_captured_in_chunks() {
+    let (_db, s) = open(Kind::Postgres).await;
+    create_table(&s, "big", &["name", "secret"]).await;
+    create_table(&s, "small", &["name"]).await;
+    let c = cfg("cover_platform_tables: false\ntables:\n  big:\n    mask: [secret]\n");
+    triggers::cover_tables(&s, &c, &["big".into(), "small".into()], false)
+        .await
+        .unwrap();
+    let job = s.with_actor(&Actor::job("test", "run-1"));
+    write(
+        &job,
+        &[
+            "INSERT INTO small SELECT g, 'n' || g FROM generate_series(1, 25000) g",
+            "INSERT INTO big SELECT g, 'n' || g, 'SECRET' || g FROM generate_series(1, 20001) g",
+            "INSERT INTO small VALUES (0, 'last')",
+        ],
+    )
+    .await;
+    for (table, chunks) in [("small", "10000,10000,5000,1"), ("big", "10000,10000,1")] {
+        let got = on_pool!(s, p => sqlx::query_scalar::<_, String>(
+            "SELECT coalesce(string_agg(cardinality(change_ids)::text, ',' ORDER BY id), '') FROM audit_pending WHERE table_name = $1")
+            .bind(table)
+            .fetch_one(p).await)
+        .unwrap();
+        assert_eq!(got, chunks, "{table}");
+    }
+    let secrets = scalar(
+        &s,
+        "SELECT count(*) FROM audit_changes WHERE data_after::text LIKE '%SECRET%'",
+    )
+    .await;
+    assert_eq!(secrets, 0);
+    // Every row once, its key matching its values; ids distinct.
+    for (table, rows) in [("small", 25_001i64), ("big", 20_001)] {
+        let n = scalar(
+            &s,
+            &format!(
+                "SELECT count(DISTINCT id) FROM audit_changes WHERE table_name = '{table}' \
+                 AND (table_pk ->> 'id') = (data_after ->> 'id') \
+                 AND (data_after ->> 'name' = 'n' || (data_after ->> 'id') OR data_after ->> 'name' = 'last')"
+            ),
+        )
+        .await;
+        assert_eq!(n, rows, "{table}");
+        let keys = scalar(
+            &s,
+            &format!(
+                "SELECT count(DISTINCT table_pk ->> 'id') FROM audit_changes WHERE table_name = '{table}'"
+            ),
+        )
+        .await;
+        assert_eq!(keys, rows, "{table}");
+    }
+    // The single-row statement after the chunked one sorts after all of it.
+    let last_is_max = scalar(
+        &s,
+        "SELECT CASE WHEN max(id) FILTER (WHERE data_after ->> 'name' = 'last') \
+               > max(id) FILTER (WHERE data_after ->> 'name' <> 'last') THEN 1::int8 ELSE 0 END \
+           FROM audit_changes WHERE table_name = 'small'",
+    )
+    .await;
+    assert_eq!(last_is_max, 1);
 }

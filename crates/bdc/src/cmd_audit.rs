@@ -48,6 +48,8 @@ pub enum AuditCommand {
     Purge(PurgeArgs),
     /// Check that tables are captured; exits 1 naming every table without (current) capture.
     Verify(VerifyArgs),
+    /// Expand pending captures into audit_changes now (reads and daemons do it on their own).
+    Flush,
 }
 
 #[derive(Debug, Args)]
@@ -447,6 +449,13 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Export(a) => export(config, a).await,
+        AuditCommand::Flush => {
+            let storage = connect_ready(config).await?;
+            let n = bdc_audit::flush(&storage).await?;
+            println!("{n} pending change(s) expanded into audit_changes");
+            storage.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Purge(a) => {
             let storage = connect_ready(config).await?;
             let report = retention::purge(

@@ -59,6 +59,9 @@ async fn audit_commands_end_to_end(kind: Kind) {
         &index.display().to_string(),
     ]);
     assert!(out.contains("success"), "{out}");
+    // `bdc run` expanded its pending captures before exiting.
+    let out = env.stdout(&["audit", "flush"]);
+    assert!(out.starts_with("0 pending change(s)"), "{out}");
 
     let out = env.stdout(&["audit", "verify"]);
     assert!(out.contains("activity_records: covered"), "{out}");
