@@ -7,10 +7,10 @@
 //!   op, new values, changed fields, previous values), `audit_actions`,
 //!   `audit_covered_tables`.
 //! * **Capture** by database triggers ([`triggers`]): PostgreSQL plpgsql,
-//!   SQLite generated per table. PostgreSQL bulk inserts and deletes are
-//!   captured per statement into `audit_pending` and expanded into
-//!   `audit_changes` by [`flush`] ([`pending`]), which every read here
-//!   calls first. Changes of one database transaction group
+//!   SQLite generated per table. Captures land in `audit_pending`
+//!   (PostgreSQL: one row per bulk INSERT/DELETE statement; SQLite: one
+//!   unindexed row per change) and are expanded into `audit_changes` by
+//!   [`flush`] ([`pending`]), which every read here calls first. Changes of one database transaction group
 //!   under one audit transaction; an UPDATE that changes nothing records
 //!   nothing; redaction (exclude / mask) is decided in the trigger.
 //! * **Actor**: the storage layer's actor bridge ([`bdc_storage::Storage::with_actor`]).

@@ -21,21 +21,31 @@ use tokio::sync::watch;
 use crate::{Ctx, Result};
 
 /// Pending statements expanded per `bdc_audit_flush` call (one database
-/// transaction): bounds a flush transaction to a few hundred thousand rows.
+/// transaction). A statement of up to 20,000 rows is one pending row
+/// (larger ones are chunked by 10,000), so a call moves at most ~1.3M
+/// changes, typically a few thousand.
 const STATEMENTS_PER_CALL: i32 = 64;
 
 /// Rows moved per SQLite flush transaction (bounds how long the write lock
 /// is held).
 const SQLITE_ROWS_PER_TX: i64 = 20_000;
 
-/// Expand every pending capture into `audit_changes`; returns the number of
-/// changes written. A no-op on a database without the audit schema (or
-/// one older than audit migration 3 on PostgreSQL, 4 on SQLite).
+/// Expand every pending capture committed before this call into
+/// `audit_changes`; returns the number of changes written (on PostgreSQL
+/// also those set aside in `audit_pending_failed`). Captures committed
+/// while it runs are left for the next flush, so a flush never chases
+/// concurrent writers. Nothing is written when nothing is pending. A
+/// no-op on a database without the audit schema (or one older than audit
+/// migration 3 on PostgreSQL, 4 on SQLite).
 pub async fn flush(storage: &Storage) -> Result<u64> {
     let start = Instant::now();
+    // A read first: most calls find nothing and need no write access.
+    let Some(hwm) = high_water_mark(storage).await? else {
+        return Ok(0);
+    };
     let total = match storage.pool() {
-        Pool::Postgres(pool) => flush_postgres(pool).await?,
-        Pool::Sqlite(pool) => flush_sqlite(pool).await?,
+        Pool::Postgres(pool) => flush_postgres(pool, hwm).await?,
+        Pool::Sqlite(pool) => flush_sqlite(pool, hwm).await?,
     };
     if total > 0 {
         metrics::counter!("bdc_audit_flushed_changes_total").increment(total);
@@ -48,24 +58,48 @@ pub async fn flush(storage: &Storage) -> Result<u64> {
     Ok(total)
 }
 
-async fn flush_sqlite(pool: &sqlx::SqlitePool) -> Result<u64> {
+/// [`flush`] before a read of the trail: a failure (a read-only role, a
+/// hot standby, a lock timeout) is logged and the read goes on with what
+/// is already expanded, rather than failing the read.
+pub(crate) async fn flush_before_read(storage: &Storage) {
+    if let Err(e) = flush(storage).await {
+        metrics::counter!("bdc_audit_flush_errors_total").increment(1);
+        tracing::warn!(error = %e, "audit: cannot expand pending captures before a read; reading what is expanded");
+    }
+}
+
+/// The highest pending id now, `None` when nothing is pending or the
+/// table does not exist (no audit schema, or one too old).
+async fn high_water_mark(storage: &Storage) -> Result<Option<i64>> {
+    let res = bdc_storage::on_pool!(storage, p => {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT max(id) FROM audit_pending")
+            .fetch_one(p)
+            .await
+    });
+    match res {
+        Ok(hwm) => Ok(hwm),
+        // SQLite "no such table"; PostgreSQL 42P01 undefined_table.
+        Err(sqlx::Error::Database(e))
+            if e.message().contains("no such table") || e.code().as_deref() == Some("42P01") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).ctx("reading pending audit captures"),
+    }
+}
+
+async fn flush_sqlite(pool: &sqlx::SqlitePool, hwm: i64) -> Result<u64> {
     let mut total: u64 = 0;
     loop {
-        // A read first: most calls find nothing and need no write lock.
         let bound = sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT max(id) FROM (SELECT id FROM audit_pending ORDER BY id LIMIT $1)",
+            "SELECT max(id) FROM (SELECT id FROM audit_pending WHERE id <= $2 ORDER BY id LIMIT $1)",
         )
         .bind(SQLITE_ROWS_PER_TX)
+        .bind(hwm)
         .fetch_one(pool)
-        .await;
-        let bound = match bound {
-            Ok(Some(b)) => b,
-            Ok(None) => break,
-            Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => {
-                return Ok(0);
-            }
-            Err(e) => return Err(e).ctx("reading pending audit captures"),
-        };
+        .await
+        .ctx("reading pending audit captures")?;
+        let Some(bound) = bound else { break };
         let mut tx = pool.begin().await.ctx("beginning an audit flush")?;
         let n = sqlx::query(
             "INSERT INTO audit_changes (transaction_id, table_name, table_pk, op, is_baseline,
@@ -90,18 +124,27 @@ async fn flush_sqlite(pool: &sqlx::SqlitePool) -> Result<u64> {
     Ok(total)
 }
 
-async fn flush_postgres(pool: &sqlx::PgPool) -> Result<u64> {
+async fn flush_postgres(pool: &sqlx::PgPool, hwm: i64) -> Result<u64> {
     let mut total: u64 = 0;
     loop {
-        let res = sqlx::query_scalar::<_, i64>("SELECT bdc_audit_flush($1)")
+        let res = sqlx::query_scalar::<_, i64>("SELECT bdc_audit_flush($1, $2)")
             .bind(STATEMENTS_PER_CALL)
+            .bind(hwm)
             .fetch_one(pool)
             .await;
         let n = match res {
             Ok(n) => n.max(0) as u64,
-            // 42883 undefined_function: the audit schema is not installed
-            // (or predates migration 3): nothing can be pending.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42883") => return Ok(0),
+            // 42883 undefined_function: audit_pending exists but the
+            // two-argument flush does not (a schema between migrations 3
+            // and 4, only while `bdc migrate` runs): use the old form.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42883") => {
+                sqlx::query_scalar::<_, i64>("SELECT bdc_audit_flush($1)")
+                    .bind(STATEMENTS_PER_CALL)
+                    .fetch_one(pool)
+                    .await
+                    .ctx("expanding pending audit captures")?
+                    .max(0) as u64
+            }
             Err(e) => return Err(e).ctx("expanding pending audit captures"),
         };
         if n == 0 {
@@ -121,16 +164,31 @@ pub fn spawn_flusher(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = stop.changed() => {}
-            }
+            let stopped = tokio::select! {
+                _ = tokio::time::sleep(every) => false,
+                // Err: the sender is gone, nobody can stop us later: stop now.
+                changed = stop.changed() => changed.is_err(),
+            };
             if let Err(e) = flush(&storage).await {
                 tracing::warn!(error = %e, "audit: cannot expand pending captures");
             }
-            if *stop.borrow() {
+            if stopped || *stop.borrow() {
                 break;
             }
         }
     })
+}
+
+/// Pending captures a PostgreSQL flush could not expand and set aside in
+/// `audit_pending_failed`: (rows, changes). Always (0, 0) on SQLite.
+pub async fn failed(storage: &Storage) -> Result<(i64, i64)> {
+    match storage.pool() {
+        Pool::Postgres(p) => sqlx::query_as::<_, (i64, i64)>(
+            "SELECT count(*), coalesce(sum(cardinality(change_ids)), 0)::bigint FROM audit_pending_failed",
+        )
+        .fetch_one(p)
+        .await
+        .ctx("counting audit captures set aside"),
+        Pool::Sqlite(_) => Ok((0, 0)),
+    }
 }

@@ -78,7 +78,7 @@ pub async fn purge(
     opts: &PurgeOptions,
 ) -> Result<PurgeReport> {
     let backend = storage.backend();
-    crate::flush(storage).await?;
+    crate::pending::flush_before_read(storage).await;
     crate::telemetry::sample(storage).await;
     let now = opts.now.unwrap_or_else(Utc::now);
     let cutoff_for = |days: u32| now - Duration::days(i64::from(days));
@@ -157,6 +157,8 @@ pub async fn purge(
             WHERE t.occurred_at < {} AND NOT EXISTS (SELECT 1 FROM audit_changes c WHERE c.transaction_id = t.id)
               -- Changes committed after the flush above may still be pending.
               AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.transaction_id = t.id)
+              -- Set aside by a flush (PostgreSQL): keep their actor.
+              AND NOT EXISTS (SELECT 1 FROM audit_pending_failed f WHERE f.transaction_id = t.id)
             ORDER BY t.id LIMIT $2)",
         ts(backend, "$1"),
     );

@@ -1561,3 +1561,94 @@ async fn large_statements_are_captured_in_chunks() {
     .await;
     assert_eq!(last_is_max, 1);
 }
+
+/// PostgreSQL: a pending capture that cannot be expanded (a `json` column
+/// holding text `jsonb` refuses) is set aside whole in
+/// `audit_pending_failed`; the changes around it still reach the trail and
+/// reads keep working.
+#[tokio::test(flavor = "multi_thread")]
+async fn unexpandable_capture_is_set_aside_not_blocking() {
+    let (_db, s) = open(Kind::Postgres).await;
+    s.execute_raw("CREATE TABLE docs (id BIGINT PRIMARY KEY, body JSON)".to_owned())
+        .await
+        .unwrap();
+    triggers::cover_tables(&s, &no_platform(), &["docs".into()], false)
+        .await
+        .unwrap();
+    let job = s.with_actor(&Actor::job("test", "run-1"));
+    write(
+        &job,
+        &[
+            "INSERT INTO docs VALUES (1, '{\"ok\": 1}')",
+            "INSERT INTO docs VALUES (2, '\"\\u0000\"')",
+            "INSERT INTO docs VALUES (3, '{\"ok\": 3}')",
+        ],
+    )
+    .await;
+    // Reads flush first; the bad capture does not fail them.
+    let rows = all(&s, "docs").await;
+    let ids: Vec<serde_json::Value> = rows.iter().map(|r| r.pk["id"].clone()).collect();
+    assert_eq!(ids, vec![serde_json::json!(1), serde_json::json!(3)]);
+    assert_eq!(bdc_audit::pending::failed(&s).await.unwrap(), (1, 1));
+    let (error, kept): (String, String) = on_pool!(s, p => sqlx::query_as::<_, (String, String)>(
+        "SELECT error, rows::text FROM audit_pending_failed")
+        .fetch_one(p).await)
+    .unwrap();
+    assert!(error.contains("Unicode escape"), "{error}");
+    assert!(kept.contains("\\u0000"), "{kept}");
+    assert_eq!(scalar(&s, "SELECT count(*) FROM audit_pending").await, 0);
+    // Retention keeps the audit transaction of a set-aside capture.
+    let report = purge(
+        &s,
+        &bdc_audit::config::Retention {
+            enabled: true,
+            keep_days: 0,
+            ..Default::default()
+        },
+        &PurgeOptions {
+            execute: true,
+            now: Some(Utc::now() + chrono::Duration::days(1)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.deleted_changes >= 2, "{report:?}");
+    assert_eq!(
+        scalar(
+            &s,
+            "SELECT count(*) FROM audit_transactions t JOIN audit_pending_failed f ON f.transaction_id = t.id"
+        )
+        .await,
+        1
+    );
+}
+
+/// PostgreSQL: a reader without write access (a read-only transaction
+/// default, as on a hot standby) still reads the trail while captures
+/// are pending; it sees what is already expanded.
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_reader_reads_while_captures_are_pending() {
+    let (db, s) = open(Kind::Postgres).await;
+    create_table(&s, "items", &["name"]).await;
+    triggers::cover_tables(&s, &no_platform(), &["items".into()], false)
+        .await
+        .unwrap();
+    let job = s.with_actor(&Actor::job("test", "run-1"));
+    write(&job, &["INSERT INTO items VALUES (1, 'a')"]).await;
+    assert_eq!(all(&s, "items").await.len(), 1);
+    write(&job, &["INSERT INTO items VALUES (2, 'b')"]).await;
+    let sep = if db.url().contains('?') { '&' } else { '?' };
+    let ro_url = format!(
+        "{}{sep}options=-c%20default_transaction_read_only%3Don",
+        db.url()
+    );
+    let ro = Storage::connect(&ro_url, &ConnectOptions::default())
+        .await
+        .unwrap();
+    assert!(bdc_audit::flush(&ro).await.is_err());
+    let seen = all(&ro, "items").await;
+    assert_eq!(seen.len(), 1, "only the expanded change");
+    ro.close().await;
+    assert_eq!(all(&s, "items").await.len(), 2);
+}

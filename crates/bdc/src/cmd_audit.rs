@@ -48,7 +48,7 @@ pub enum AuditCommand {
     Purge(PurgeArgs),
     /// Check that tables are captured; exits 1 naming every table without (current) capture.
     Verify(VerifyArgs),
-    /// Expand pending captures into audit_changes now (reads and daemons do it on their own).
+    /// Expand pending captures into audit_changes now (reads and daemons do it on their own); exits 1 when captures were set aside in audit_pending_failed.
     Flush,
 }
 
@@ -453,7 +453,15 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<ExitCode> {
             let storage = connect_ready(config).await?;
             let n = bdc_audit::flush(&storage).await?;
             println!("{n} pending change(s) expanded into audit_changes");
+            let (rows, changes) = bdc_audit::pending::failed(&storage).await?;
             storage.close().await;
+            if rows > 0 {
+                eprintln!(
+                    "warning: {rows} capture(s) ({changes} change(s)) could not be expanded and are kept \
+                     in audit_pending_failed with their error (docs/audit.md, \"Pending captures\")"
+                );
+                return Ok(ExitCode::from(1));
+            }
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Purge(a) => {

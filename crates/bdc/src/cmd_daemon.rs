@@ -212,6 +212,7 @@ pub async fn worker(config: Arc<Config>, args: WorkerArgs) -> Result<ExitCode> {
         let w = make_worker(&config, &storage, schedule, &path, id);
         let outcomes = w.drain().await?;
         println!("{} job(s) handled", outcomes.len());
+        crate::commands::flush_audit(&storage).await;
         storage.close().await;
         return Ok(ExitCode::SUCCESS);
     }

@@ -38,7 +38,12 @@ impl Storage {
                     // (a write of 50 rows costs a handful of round trips;
                     // this saves one of them). The actor travels hex-encoded:
                     // no quoting of its JSON, whatever the server's
-                    // standard_conforming_strings.
+                    // standard_conforming_strings. Nothing in the SELECT
+                    // can fail on its own (the hex is ours, set_config of a
+                    // custom setting takes any text); only a cancel, a
+                    // statement timeout or running out of memory could
+                    // leave the connection in an aborted block, the same
+                    // window sqlx's own BEGIN has when cancelled.
                     Some(actor) => p
                         .begin_with(AssertSqlSafe(format!(
                             "BEGIN; SELECT set_config('bdc.actor', \

@@ -21,3 +21,15 @@ CREATE TABLE audit_pending (
     changed_from   TEXT,
     captured_at    TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+
+-- PostgreSQL keeps pending rows it cannot expand here; SQLite's flush
+-- copies rows column for column and never sets one aside. The table
+-- exists on both so retention reads the same schema.
+CREATE TABLE audit_pending_failed (
+    id             INTEGER PRIMARY KEY,
+    transaction_id INTEGER NOT NULL,
+    table_name     TEXT    NOT NULL,
+    op             TEXT    NOT NULL,
+    error          TEXT    NOT NULL,
+    failed_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
