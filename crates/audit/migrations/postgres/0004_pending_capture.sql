@@ -9,13 +9,15 @@
 --    aggregate (chunking costs ~10 % on a 50-row statement, nothing
 --    measurable at 1,000). The row count replaces the EXISTS test of
 --    version 3: one scan of the transition table either way.
--- 2. A flush that cannot be blocked by one bad row. Rows are expanded
---    element by element (json_array_elements, then a cast per row: no
---    jsonb value of the whole array, whose limit is 256 MB). A pending row
---    that still cannot be expanded (a json column holding text jsonb
---    refuses, such as "\u0000") is moved, whole and unchanged, to
---    audit_pending_failed with the error, and a WARNING is raised; the
---    rest of the trail keeps flowing.
+-- 2. A flush that cannot be blocked by one bad row. A batch is expanded
+--    through one jsonb value per pending row (fastest); when that fails,
+--    each pending row is retried alone, element by element
+--    (json_array_elements, then a cast per row: no jsonb value of the
+--    whole array, whose limit is 256 MB). A pending row that still cannot
+--    be expanded (a json column holding text jsonb refuses, such as
+--    "\u0000") is moved, whole and unchanged, to audit_pending_failed
+--    with the error, and a WARNING is raised; the rest of the trail keeps
+--    flowing.
 -- 3. A bound: bdc_audit_flush(limit, upto) expands only pending rows with
 --    id <= upto, so a reader flushes what was committed before it started
 --    instead of chasing concurrent writers.
@@ -94,8 +96,11 @@ CREATE TABLE audit_pending_failed (
 ALTER TABLE audit_pending SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
 
 -- Expand pending rows with p_from <= id <= p_upto, at most p_limit of
--- them, in one statement; returns the changes written.
-CREATE FUNCTION bdc_audit_flush_range(p_limit integer, p_from bigint, p_upto bigint) RETURNS bigint
+-- them, in one statement; returns the changes written. p_per_row: convert
+-- each row on its own (slower; no whole-array jsonb). ROWS FROM zips the
+-- element lists with the reserved ids; the element function not chosen
+-- gets NULL and yields nothing.
+CREATE FUNCTION bdc_audit_flush_range(p_limit integer, p_from bigint, p_upto bigint, p_per_row boolean) RETURNS bigint
 LANGUAGE sql AS $fn$
     WITH moved AS (
         DELETE FROM audit_pending
@@ -120,8 +125,11 @@ LANGUAGE sql AS $fn$
                CASE WHEN m.op = 'DELETE' THEN x.r END,
                m.captured_at
           FROM moved m
-         CROSS JOIN LATERAL ROWS FROM (json_array_elements(m.rows), unnest(m.change_ids)) AS e(j, change_id)
-         CROSS JOIN LATERAL (SELECT e.j::jsonb) AS x(r)
+         CROSS JOIN LATERAL ROWS FROM (
+                   jsonb_array_elements(CASE WHEN NOT p_per_row THEN m.rows::jsonb END),
+                   json_array_elements(CASE WHEN p_per_row THEN m.rows END),
+                   unnest(m.change_ids)) AS e(jb, j, change_id)
+         CROSS JOIN LATERAL (SELECT coalesce(e.jb, e.j::jsonb)) AS x(r)
         RETURNING 1
     )
     SELECT count(*) FROM expanded
@@ -142,13 +150,13 @@ DECLARE
     bad audit_pending%ROWTYPE;
 BEGIN
     BEGIN
-        RETURN bdc_audit_flush_range(p_limit, 0, p_upto);
+        RETURN bdc_audit_flush_range(p_limit, 0, p_upto, false);
     EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
         NULL; -- one of these rows cannot be expanded: one at a time below
     END;
     FOR pid IN SELECT id FROM audit_pending WHERE id <= p_upto ORDER BY id LIMIT p_limit LOOP
         BEGIN
-            n := n + bdc_audit_flush_range(1, pid, pid);
+            n := n + bdc_audit_flush_range(1, pid, pid, true);
         EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
             GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
             DELETE FROM audit_pending WHERE id = pid RETURNING * INTO bad;
