@@ -58,13 +58,13 @@ pub async fn flush(storage: &Storage) -> Result<u64> {
     Ok(total)
 }
 
-/// [`flush`] before a read of the trail: a failure (a read-only role, a
-/// hot standby, a lock timeout) is logged and the read goes on with what
-/// is already expanded, rather than failing the read.
-pub(crate) async fn flush_before_read(storage: &Storage) {
+/// [`flush`], best effort: a failure (a read-only role, a hot standby, a
+/// lock timeout) is counted and logged, and the caller goes on (a read
+/// with what is already expanded; the next flush retries).
+pub async fn flush_best_effort(storage: &Storage) {
     if let Err(e) = flush(storage).await {
         metrics::counter!("bdc_audit_flush_errors_total").increment(1);
-        tracing::warn!(error = %e, "audit: cannot expand pending captures before a read; reading what is expanded");
+        tracing::warn!(error = %e, "audit: cannot expand pending captures; later flushes retry");
     }
 }
 
@@ -132,21 +132,7 @@ async fn flush_postgres(pool: &sqlx::PgPool, hwm: i64) -> Result<u64> {
             .bind(hwm)
             .fetch_one(pool)
             .await;
-        let n = match res {
-            Ok(n) => n.max(0) as u64,
-            // 42883 undefined_function: audit_pending exists but the
-            // two-argument flush does not (a schema between migrations 3
-            // and 4, only while `bdc migrate` runs): use the old form.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42883") => {
-                sqlx::query_scalar::<_, i64>("SELECT bdc_audit_flush($1)")
-                    .bind(STATEMENTS_PER_CALL)
-                    .fetch_one(pool)
-                    .await
-                    .ctx("expanding pending audit captures")?
-                    .max(0) as u64
-            }
-            Err(e) => return Err(e).ctx("expanding pending audit captures"),
-        };
+        let n = res.ctx("expanding pending audit captures")?.max(0) as u64;
         if n == 0 {
             break;
         }
@@ -155,8 +141,9 @@ async fn flush_postgres(pool: &sqlx::PgPool, hwm: i64) -> Result<u64> {
     Ok(total)
 }
 
-/// Flush every `every` until `stop` turns true (daemon processes). Errors
-/// are logged and retried at the next tick.
+/// Flush every `every` until `stop` turns true (daemon processes); the
+/// process flushes once more itself after its roles have stopped writing.
+/// Errors are logged and retried at the next tick.
 pub fn spawn_flusher(
     storage: Storage,
     every: Duration,
@@ -164,17 +151,15 @@ pub fn spawn_flusher(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let stopped = tokio::select! {
-                _ = tokio::time::sleep(every) => false,
-                // Err: the sender is gone, nobody can stop us later: stop now.
-                changed = stop.changed() => changed.is_err(),
-            };
-            if let Err(e) = flush(&storage).await {
-                tracing::warn!(error = %e, "audit: cannot expand pending captures");
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                // Err: the sender is gone, nobody can stop us later.
+                _ = stop.changed() => break,
             }
-            if stopped || *stop.borrow() {
+            if *stop.borrow() {
                 break;
             }
+            flush_best_effort(&storage).await;
         }
     })
 }

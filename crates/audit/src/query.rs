@@ -312,7 +312,7 @@ pub struct Page {
 /// The timeline: changes (with their transactions) matching `filter`,
 /// newest first, one page.
 pub async fn timeline(storage: &Storage, filter: &TimelineFilter) -> Result<Page> {
-    crate::pending::flush_before_read(storage).await;
+    crate::pending::flush_best_effort(storage).await;
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let (sql, args) = build(storage.backend(), filter, Some(limit), false)?;
     let raw: Vec<RawTuple> =
@@ -335,7 +335,7 @@ pub async fn timeline(storage: &Storage, filter: &TimelineFilter) -> Result<Page
 
 /// How many changes match `filter` (ignoring `limit`).
 pub async fn count(storage: &Storage, filter: &TimelineFilter) -> Result<u64> {
-    crate::pending::flush_before_read(storage).await;
+    crate::pending::flush_best_effort(storage).await;
     let (sql, args) = build(storage.backend(), filter, None, true)?;
     let n: i64 =
         on_pool!(storage, p => bind_all!(sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)), &args)
@@ -368,7 +368,7 @@ pub struct ActionRow {
 /// The changes and actions of one audit transaction (oldest change first);
 /// `None` when there is no such transaction.
 pub async fn transaction_changes(storage: &Storage, id: i64) -> Result<Option<TransactionDetail>> {
-    crate::pending::flush_before_read(storage).await;
+    crate::pending::flush_best_effort(storage).await;
     let head_sql = match storage.backend() {
         Backend::Postgres => format!(
             "SELECT {} , actor::text, action FROM audit_transactions WHERE id = $1",
@@ -478,7 +478,7 @@ pub async fn export<W: Write + Send>(
     out: W,
     mut progress: impl FnMut(u64) + Send,
 ) -> Result<u64> {
-    crate::pending::flush_before_read(storage).await;
+    crate::pending::flush_best_effort(storage).await;
     let (sql, args) = build(storage.backend(), filter, max_rows, false)?;
     let mut csv_out = None;
     let mut nd_out = None;

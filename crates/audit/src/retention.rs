@@ -78,7 +78,7 @@ pub async fn purge(
     opts: &PurgeOptions,
 ) -> Result<PurgeReport> {
     let backend = storage.backend();
-    crate::pending::flush_before_read(storage).await;
+    crate::pending::flush_best_effort(storage).await;
     crate::telemetry::sample(storage).await;
     let now = opts.now.unwrap_or_else(Utc::now);
     let cutoff_for = |days: u32| now - Duration::days(i64::from(days));

@@ -195,7 +195,7 @@ async fn run_process(
     join_roles(handles, config.daemon.shutdown_grace).await;
     let _ = tokio::time::timeout(Duration::from_secs(30), flusher).await;
     // What the last jobs captured.
-    crate::commands::flush_audit(&storage).await;
+    bdc_audit::pending::flush_best_effort(&storage).await;
     let _ = hb_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), heartbeat).await;
     storage.close().await;
@@ -212,7 +212,7 @@ pub async fn worker(config: Arc<Config>, args: WorkerArgs) -> Result<ExitCode> {
         let w = make_worker(&config, &storage, schedule, &path, id);
         let outcomes = w.drain().await?;
         println!("{} job(s) handled", outcomes.len());
-        crate::commands::flush_audit(&storage).await;
+        bdc_audit::pending::flush_best_effort(&storage).await;
         storage.close().await;
         return Ok(ExitCode::SUCCESS);
     }

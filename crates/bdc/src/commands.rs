@@ -162,7 +162,7 @@ async fn run(config: Arc<Config>, args: RunArgs) -> Result<ExitCode> {
             slot_task: None,
         })
         .await?;
-    flush_audit(&storage).await;
+    bdc_audit::pending::flush_best_effort(&storage).await;
     storage.close().await;
     match report {
         RunReport::Succeeded {
@@ -198,15 +198,6 @@ async fn run(config: Arc<Config>, args: RunArgs) -> Result<ExitCode> {
             known_names()
         ))
         .into()),
-    }
-}
-
-/// Expand the run's pending audit captures (PostgreSQL bulk writes) before
-/// the process exits, so `audit_changes` is complete for SQL readers. Best
-/// effort: a failure is logged; the next audit read or daemon tick retries.
-pub(crate) async fn flush_audit(storage: &Storage) {
-    if let Err(e) = bdc_audit::flush(storage).await {
-        tracing::warn!(error = %e, "audit: cannot expand pending captures");
     }
 }
 
@@ -257,7 +248,7 @@ async fn run_scheduled_cmd(config: Arc<Config>, args: RunScheduledArgs) -> Resul
         }
         Err(e) => return Err(e.into()),
     };
-    flush_audit(&storage).await;
+    bdc_audit::pending::flush_best_effort(&storage).await;
     storage.close().await;
     let mut out = std::io::stdout().lock();
     for t in &report.tasks {
@@ -625,7 +616,7 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
     crate::cmd_daemon::join_roles(roles, config.daemon.shutdown_grace).await;
     crate::cmd_greenness::join(greenness_tasks).await;
     let _ = tokio::time::timeout(Duration::from_secs(30), flusher).await;
-    flush_audit(&storage).await;
+    bdc_audit::pending::flush_best_effort(&storage).await;
     let _ = hb_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), heartbeat).await;
     storage.close().await;
