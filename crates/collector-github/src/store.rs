@@ -5,11 +5,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::sync::LazyLock;
 
 use bdc_core::{ActivityRecord, IncrementalState};
-use bdc_storage::activity::UpsertCounts;
+use bdc_storage::activity::{PgActivityUpsert, UpsertCounts};
 use bdc_storage::checkpoints::CheckpointWrite;
+use bdc_storage::pg_batch::PgBatch;
 use bdc_storage::{
     MigrationFile, QueryContext, SchemaPart, Storage, StorageError, Tx, normalize_time, on_pool,
 };
@@ -214,69 +214,8 @@ const RELEASES_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET tag_name = excluded
         OR github_releases.prerelease IS DISTINCT FROM excluded.prerelease
         OR github_releases.published_at IS DISTINCT FROM excluded.published_at";
 
-/// PostgreSQL: `$head SELECT * FROM UNNEST($1::<type>[], …) $tail`: one
-/// array per column, so the statement text does not depend on the row
-/// count (prepared and planned once per connection) and binding a few
-/// arrays is far cheaper than thousands of scalar parameters. Used for the
-/// high-volume tables (users, commits, files, file changes).
-fn unnest_sql(head: &str, types: &[&str], tail: &str) -> String {
-    let arrays: Vec<String> = types
-        .iter()
-        .enumerate()
-        .map(|(i, t)| format!("${}::{t}[]", i + 1))
-        .collect();
-    format!("{head}SELECT * FROM UNNEST({}){tail}", arrays.join(", "))
-}
-
-static PG_USERS: LazyLock<String> = LazyLock::new(|| {
-    unnest_sql(
-        USERS_HEAD,
-        &[
-            "bigint",
-            "text",
-            "text",
-            "text",
-            "text",
-            "text",
-            "timestamptz",
-        ],
-        USERS_TAIL,
-    )
-});
-static PG_COMMITS: LazyLock<String> = LazyLock::new(|| {
-    unnest_sql(
-        COMMITS_HEAD,
-        &[
-            "bigint",
-            "text",
-            "bigint",
-            "bigint",
-            "text",
-            "text",
-            "timestamptz",
-            "text",
-            "text",
-            "timestamptz",
-            "text",
-            "text",
-            "bigint",
-            "bigint",
-            "boolean",
-        ],
-        COMMITS_TAIL,
-    )
-});
-static PG_FILES: LazyLock<String> =
-    LazyLock::new(|| unnest_sql(FILES_HEAD, &["bigint", "text"], FILES_TAIL));
-static PG_CHANGES: LazyLock<String> = LazyLock::new(|| {
-    unnest_sql(
-        CHANGES_HEAD,
-        &["bigint", "text", "text", "text", "bigint", "bigint", "text"],
-        CHANGES_TAIL,
-    )
-});
-
-/// Rows per `UNNEST` statement on PostgreSQL (bounds one message).
+/// Rows per `UNNEST` part on PostgreSQL (bounds what one statement carries
+/// of each table).
 const PG_CHUNK: usize = 5000;
 
 /// Run `$head VALUES … $tail` over `$rows` in chunks, binding each row with
@@ -340,8 +279,14 @@ impl GithubStore {
         let changes = last_by_key(&changes, |(r, s, f)| (*r, *s, f.filename.as_str()));
         let releases = last_by_key(&batch.releases, |(_, r)| r.id);
 
-        // In dependency order. The high-volume tables (users, commits, files,
-        // file changes) bind arrays on PostgreSQL, multi-row VALUES on SQLite.
+        // The tables have no foreign keys between them, so the order is free.
+        // SQLite writes them in dependency order, one multi-row VALUES
+        // statement per table and chunk. PostgreSQL writes repos, issues,
+        // pulls, comments, reviews and releases the same way, then the
+        // high-volume tables (users, commits, files, file changes) with the
+        // activity records and the first checkpoint as one statement per
+        // chunk (`pg_write_chunk`); with more than PG_CHUNK rows in a table,
+        // chunk i of each table travels together.
         bdc_storage::on_tx!(&mut tx, tx_ => {
             upsert_chunks!(tx_, repos, REPOS_HEAD, REPOS_TAIL, "upserting github repos", n, |b, r| {
                 b.push_bind(r.id).push_bind(r.full_name.as_str()).push_bind(r.owner.login.as_str())
@@ -351,27 +296,24 @@ impl GithubStore {
                     .push_bind(t(r.pushed_at));
             });
         });
-        match &mut tx {
-            Tx::Postgres(t) => n += pg_users(t, &users).await?,
-            Tx::Sqlite(tx_) => {
-                upsert_chunks!(
-                    tx_,
-                    users,
-                    USERS_HEAD,
-                    USERS_TAIL,
-                    "upserting github users",
-                    n,
-                    |b, u| {
-                        b.push_bind(u.user.id)
-                            .push_bind(u.user.login.as_str())
-                            .push_bind(u.user.user_type.as_deref())
-                            .push_bind(u.user.name.as_deref())
-                            .push_bind(u.user.email.as_deref())
-                            .push_bind(u.user.html_url.as_deref())
-                            .push_bind(t(u.details_fetched_at));
-                    }
-                );
-            }
+        if let Tx::Sqlite(tx_) = &mut tx {
+            upsert_chunks!(
+                tx_,
+                users,
+                USERS_HEAD,
+                USERS_TAIL,
+                "upserting github users",
+                n,
+                |b, u| {
+                    b.push_bind(u.user.id)
+                        .push_bind(u.user.login.as_str())
+                        .push_bind(u.user.user_type.as_deref())
+                        .push_bind(u.user.name.as_deref())
+                        .push_bind(u.user.email.as_deref())
+                        .push_bind(u.user.html_url.as_deref())
+                        .push_bind(t(u.details_fetched_at));
+                }
+            );
         }
         bdc_storage::on_tx!(&mut tx, tx_ => {
             upsert_chunks!(tx_, issues, ISSUES_HEAD, ISSUES_TAIL, "upserting github issues", n, |b, row| {
@@ -403,68 +345,65 @@ impl GithubStore {
                     .push_bind(t(r.submitted_at)).push_bind(r.html_url.as_deref());
             });
         });
-        match &mut tx {
-            Tx::Postgres(t) => n += pg_commits(t, &commits, &files, &changes).await?,
-            Tx::Sqlite(tx_) => {
-                upsert_chunks!(
-                    tx_,
-                    commits,
-                    COMMITS_HEAD,
-                    COMMITS_TAIL,
-                    "upserting github commits",
-                    n,
-                    |b, row| {
-                        let (repo, c) = row;
-                        let a = c.commit.author.as_ref();
-                        let m = c.commit.committer.as_ref();
-                        b.push_bind(*repo)
-                            .push_bind(c.sha.as_str())
-                            .push_bind(c.author.as_ref().map(|u| u.id))
-                            .push_bind(c.committer.as_ref().map(|u| u.id))
-                            .push_bind(a.and_then(|p| p.name.as_deref()))
-                            .push_bind(a.and_then(|p| p.email.as_deref()))
-                            .push_bind(t(a.and_then(|p| p.date)))
-                            .push_bind(m.and_then(|p| p.name.as_deref()))
-                            .push_bind(m.and_then(|p| p.email.as_deref()))
-                            .push_bind(t(m.and_then(|p| p.date)))
-                            .push_bind(c.commit.message.as_str())
-                            .push_bind(c.html_url.as_deref())
-                            .push_bind(c.stats.as_ref().map(|s| s.additions))
-                            .push_bind(c.stats.as_ref().map(|s| s.deletions))
-                            .push_bind(c.files.is_some());
-                    }
-                );
-                upsert_chunks!(
-                    tx_,
-                    files,
-                    FILES_HEAD,
-                    FILES_TAIL,
-                    "upserting github files",
-                    n,
-                    |b, row| {
-                        let (repo, path) = row;
-                        b.push_bind(*repo).push_bind(*path);
-                    }
-                );
-                upsert_chunks!(
-                    tx_,
-                    changes,
-                    CHANGES_HEAD,
-                    CHANGES_TAIL,
-                    "upserting github file changes",
-                    n,
-                    |b, row| {
-                        let (repo, sha, f) = row;
-                        b.push_bind(*repo)
-                            .push_bind(*sha)
-                            .push_bind(f.filename.as_str())
-                            .push_bind(f.status.as_str())
-                            .push_bind(f.additions)
-                            .push_bind(f.deletions)
-                            .push_bind(f.previous_filename.as_deref());
-                    }
-                );
-            }
+        if let Tx::Sqlite(tx_) = &mut tx {
+            upsert_chunks!(
+                tx_,
+                commits,
+                COMMITS_HEAD,
+                COMMITS_TAIL,
+                "upserting github commits",
+                n,
+                |b, row| {
+                    let (repo, c) = row;
+                    let a = c.commit.author.as_ref();
+                    let m = c.commit.committer.as_ref();
+                    b.push_bind(*repo)
+                        .push_bind(c.sha.as_str())
+                        .push_bind(c.author.as_ref().map(|u| u.id))
+                        .push_bind(c.committer.as_ref().map(|u| u.id))
+                        .push_bind(a.and_then(|p| p.name.as_deref()))
+                        .push_bind(a.and_then(|p| p.email.as_deref()))
+                        .push_bind(t(a.and_then(|p| p.date)))
+                        .push_bind(m.and_then(|p| p.name.as_deref()))
+                        .push_bind(m.and_then(|p| p.email.as_deref()))
+                        .push_bind(t(m.and_then(|p| p.date)))
+                        .push_bind(c.commit.message.as_str())
+                        .push_bind(c.html_url.as_deref())
+                        .push_bind(c.stats.as_ref().map(|s| s.additions))
+                        .push_bind(c.stats.as_ref().map(|s| s.deletions))
+                        .push_bind(c.files.is_some());
+                }
+            );
+            upsert_chunks!(
+                tx_,
+                files,
+                FILES_HEAD,
+                FILES_TAIL,
+                "upserting github files",
+                n,
+                |b, row| {
+                    let (repo, path) = row;
+                    b.push_bind(*repo).push_bind(*path);
+                }
+            );
+            upsert_chunks!(
+                tx_,
+                changes,
+                CHANGES_HEAD,
+                CHANGES_TAIL,
+                "upserting github file changes",
+                n,
+                |b, row| {
+                    let (repo, sha, f) = row;
+                    b.push_bind(*repo)
+                        .push_bind(*sha)
+                        .push_bind(f.filename.as_str())
+                        .push_bind(f.status.as_str())
+                        .push_bind(f.additions)
+                        .push_bind(f.deletions)
+                        .push_bind(f.previous_filename.as_deref());
+                }
+            );
         }
         bdc_storage::on_tx!(&mut tx, tx_ => {
             upsert_chunks!(tx_, releases, RELEASES_HEAD, RELEASES_TAIL, "upserting github releases", n, |b, row| {
@@ -484,14 +423,36 @@ impl GithubStore {
             state,
             run_id,
         });
-        if !batch.activity.is_empty() || first.is_some() {
-            activity = bdc_storage::activity::upsert_in_tx(
-                &mut tx,
-                &batch.activity,
-                run_id,
-                first.as_ref(),
-            )
-            .await?;
+        match &mut tx {
+            Tx::Postgres(t) => {
+                let rows = PgRows {
+                    users: &users,
+                    commits: &commits,
+                    files: &files,
+                    changes: &changes,
+                };
+                let mut up = PgActivityUpsert::new(&batch.activity);
+                let rounds = rows
+                    .chunks()
+                    .max(up.chunks())
+                    .max(usize::from(first.is_some()));
+                for i in 0..rounds {
+                    let cp = if i == 0 { first.as_ref() } else { None };
+                    n += pg_write_chunk(t, i, &rows, &mut up, cp, run_id).await?;
+                }
+                activity = up.counts();
+            }
+            Tx::Sqlite(_) => {
+                if !batch.activity.is_empty() || first.is_some() {
+                    activity = bdc_storage::activity::upsert_in_tx(
+                        &mut tx,
+                        &batch.activity,
+                        run_id,
+                        first.as_ref(),
+                    )
+                    .await?;
+                }
+            }
         }
         for (scope, state) in checkpoints {
             let cp = CheckpointWrite {
@@ -613,194 +574,120 @@ impl GithubStore {
     }
 }
 
-type PgTx = sqlx::Transaction<'static, sqlx::Postgres>;
-
-/// PostgreSQL: users with one `UNNEST` statement per chunk. Returns rows
-/// written.
-async fn pg_users(tx: &mut PgTx, users: &[&UserRow]) -> Result<u64, StorageError> {
-    let mut n = 0;
-    for chunk in users.chunks(PG_CHUNK) {
-        let col =
-            |f: fn(&User) -> Option<&str>| chunk.iter().map(|u| f(&u.user)).collect::<Vec<_>>();
-        n += sqlx::query(PG_USERS.as_str())
-            .bind(chunk.iter().map(|u| u.user.id).collect::<Vec<_>>())
-            .bind(
-                chunk
-                    .iter()
-                    .map(|u| u.user.login.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(col(|u| u.user_type.as_deref()))
-            .bind(col(|u| u.name.as_deref()))
-            .bind(col(|u| u.email.as_deref()))
-            .bind(col(|u| u.html_url.as_deref()))
-            .bind(
-                chunk
-                    .iter()
-                    .map(|u| t(u.details_fetched_at))
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut **tx)
-            .await
-            .ctx("upserting github users")?
-            .rows_affected();
-    }
-    Ok(n)
+/// PostgreSQL: bind each column of `rows` as one array (`UNNEST`) and
+/// push the upsert onto `b`; each `"type" => |row| value` entry gives a
+/// column's element type and how to read it off a row.
+macro_rules! pg_unnest_part {
+    ($b:ident, $rows:expr, $head:expr, $tail:expr, $what:literal, [$($ty:literal => |$r:ident| $val:expr),+ $(,)?]) => {{
+        const BIND: &str = concat!("binding ", $what);
+        let arrays = [$(
+            format!("{}::{}[]", $b.bind($rows.iter().map(|$r| $val).collect::<Vec<_>>(), BIND)?, $ty)
+        ),+];
+        let sql = format!("{}SELECT * FROM UNNEST({}){} RETURNING 1", $head, arrays.join(", "), $tail);
+        $b.push_counted(sql, $what)
+    }};
 }
 
-/// PostgreSQL: commits, files and file changes with one `UNNEST` statement
-/// per table and chunk. Returns rows written.
-async fn pg_commits(
-    tx: &mut PgTx,
-    commits: &[&(i64, Commit)],
-    files: &[&(i64, &str)],
-    changes: &[&(i64, &str, &crate::model::CommitFile)],
+/// PostgreSQL: chunk `i` of the users, commits, files and file changes,
+/// the activity records and (with the first chunk) a checkpoint, as ONE
+/// statement ([`PgBatch`]): one round trip and one executor run for what
+/// took one per table. Returns the typed rows written.
+async fn pg_write_chunk(
+    tx: &mut sqlx::PgConnection,
+    i: usize,
+    rows: &PgRows<'_>,
+    activity: &mut PgActivityUpsert<'_>,
+    checkpoint: Option<&CheckpointWrite<'_>>,
+    run_id: Option<&str>,
 ) -> Result<u64, StorageError> {
-    let mut n = 0;
-    for chunk in commits.chunks(PG_CHUNK) {
-        let person = |committer: bool| {
-            chunk.iter().map(move |(_, c)| {
-                if committer {
-                    c.commit.committer.as_ref()
-                } else {
-                    c.commit.author.as_ref()
-                }
-            })
-        };
-        n += sqlx::query(PG_COMMITS.as_str())
-            .bind(chunk.iter().map(|(repo, _)| *repo).collect::<Vec<_>>())
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, c)| c.sha.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, c)| c.author.as_ref().map(|u| u.id))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, c)| c.committer.as_ref().map(|u| u.id))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                person(false)
-                    .map(|p| p.and_then(|p| p.name.as_deref()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                person(false)
-                    .map(|p| p.and_then(|p| p.email.as_deref()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                person(false)
-                    .map(|p| t(p.and_then(|p| p.date)))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                person(true)
-                    .map(|p| p.and_then(|p| p.name.as_deref()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                person(true)
-                    .map(|p| p.and_then(|p| p.email.as_deref()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                person(true)
-                    .map(|p| t(p.and_then(|p| p.date)))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, c)| c.commit.message.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, c)| c.html_url.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, c)| c.stats.as_ref().map(|s| s.additions))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, c)| c.stats.as_ref().map(|s| s.deletions))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, c)| c.files.is_some())
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut **tx)
-            .await
-            .ctx("upserting github commits")?
-            .rows_affected();
+    let mut b = PgBatch::new();
+    let mut parts = Vec::new();
+    if let Some(users) = rows.users.chunks(PG_CHUNK).nth(i) {
+        parts.push(
+            pg_unnest_part!(b, users, USERS_HEAD, USERS_TAIL, "upserting github users", [
+                "bigint" => |u| u.user.id,
+                "text" => |u| u.user.login.as_str(),
+                "text" => |u| u.user.user_type.as_deref(),
+                "text" => |u| u.user.name.as_deref(),
+                "text" => |u| u.user.email.as_deref(),
+                "text" => |u| u.user.html_url.as_deref(),
+                "timestamptz" => |u| t(u.details_fetched_at),
+            ]),
+        );
     }
-    for chunk in files.chunks(PG_CHUNK) {
-        n += sqlx::query(PG_FILES.as_str())
-            .bind(chunk.iter().map(|(repo, _)| *repo).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|(_, path)| *path).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await
-            .ctx("upserting github files")?
-            .rows_affected();
+    if let Some(commits) = rows.commits.chunks(PG_CHUNK).nth(i) {
+        parts.push(
+            pg_unnest_part!(b, commits, COMMITS_HEAD, COMMITS_TAIL, "upserting github commits", [
+                "bigint" => |c| c.0,
+                "text" => |c| c.1.sha.as_str(),
+                "bigint" => |c| c.1.author.as_ref().map(|u| u.id),
+                "bigint" => |c| c.1.committer.as_ref().map(|u| u.id),
+                "text" => |c| c.1.commit.author.as_ref().and_then(|p| p.name.as_deref()),
+                "text" => |c| c.1.commit.author.as_ref().and_then(|p| p.email.as_deref()),
+                "timestamptz" => |c| t(c.1.commit.author.as_ref().and_then(|p| p.date)),
+                "text" => |c| c.1.commit.committer.as_ref().and_then(|p| p.name.as_deref()),
+                "text" => |c| c.1.commit.committer.as_ref().and_then(|p| p.email.as_deref()),
+                "timestamptz" => |c| t(c.1.commit.committer.as_ref().and_then(|p| p.date)),
+                "text" => |c| c.1.commit.message.as_str(),
+                "text" => |c| c.1.html_url.as_deref(),
+                "bigint" => |c| c.1.stats.as_ref().map(|s| s.additions),
+                "bigint" => |c| c.1.stats.as_ref().map(|s| s.deletions),
+                "boolean" => |c| c.1.files.is_some(),
+            ]),
+        );
     }
-    for chunk in changes.chunks(PG_CHUNK) {
-        n += sqlx::query(PG_CHANGES.as_str())
-            .bind(chunk.iter().map(|(repo, _, _)| *repo).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|(_, sha, _)| *sha).collect::<Vec<_>>())
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, _, f)| f.filename.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, _, f)| f.status.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, _, f)| f.additions)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, _, f)| f.deletions)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, _, f)| f.previous_filename.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut **tx)
-            .await
-            .ctx("upserting github file changes")?
-            .rows_affected();
+    if let Some(files) = rows.files.chunks(PG_CHUNK).nth(i) {
+        parts.push(
+            pg_unnest_part!(b, files, FILES_HEAD, FILES_TAIL, "upserting github files", [
+                "bigint" => |f| f.0,
+                "text" => |f| f.1,
+            ]),
+        );
     }
-    Ok(n)
+    if let Some(changes) = rows.changes.chunks(PG_CHUNK).nth(i) {
+        parts.push(pg_unnest_part!(b, changes, CHANGES_HEAD, CHANGES_TAIL, "upserting github file changes", [
+            "bigint" => |c| c.0,
+            "text" => |c| c.1,
+            "text" => |c| c.2.filename.as_str(),
+            "text" => |c| c.2.status.as_str(),
+            "bigint" => |c| c.2.additions,
+            "bigint" => |c| c.2.deletions,
+            "text" => |c| c.2.previous_filename.as_deref(),
+        ]));
+    }
+    let act = activity.push_chunk(&mut b, i, run_id)?;
+    if let Some(cp) = checkpoint {
+        bdc_storage::checkpoints::push_pg(&mut b, cp, activity.stamp())?;
+    }
+    let results = b.execute(tx).await?;
+    if let Some(act) = act {
+        activity.record(&results, act);
+    }
+    Ok(parts.iter().map(|p| results.count(*p)).sum())
+}
+
+/// The rows [`pg_write_chunk`] writes, deduplicated.
+struct PgRows<'a> {
+    users: &'a [&'a UserRow],
+    commits: &'a [&'a (i64, Commit)],
+    files: &'a [&'a (i64, &'a str)],
+    changes: &'a [&'a (i64, &'a str, &'a crate::model::CommitFile)],
+}
+
+impl PgRows<'_> {
+    /// Statements needed for the largest of the tables.
+    fn chunks(&self) -> usize {
+        [
+            self.users.len(),
+            self.commits.len(),
+            self.files.len(),
+            self.changes.len(),
+        ]
+        .into_iter()
+        .map(|n| n.div_ceil(PG_CHUNK))
+        .max()
+        .unwrap_or(0)
+    }
 }
 
 /// The typed tables, in dependency order.

@@ -39,14 +39,7 @@ impl Env {
         workspace: tempfile::TempDir,
     ) -> Env {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let db = TestDb::new(kind).await;
-        let storage = Storage::connect(db.url(), &ConnectOptions::default())
-            .await
-            .unwrap();
-        storage
-            .migrate_parts(&[&bdc_http::SCHEMA, &SCHEMA])
-            .await
-            .unwrap();
+        let (db, storage) = open(kind).await;
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let fake = FakeGithub::new(repos, clock.clone());
         let server = fake.clone().start().await;
@@ -184,6 +177,19 @@ fn uuid_like() -> String {
 }
 
 use bdc_testsupport::both_backends as both;
+
+/// A fresh database with the collector's schema parts.
+async fn open(kind: Kind) -> (TestDb, Storage) {
+    let db = TestDb::new(kind).await;
+    let storage = Storage::connect(db.url(), &ConnectOptions::default())
+        .await
+        .unwrap();
+    storage
+        .migrate_parts(&[&bdc_http::SCHEMA, &SCHEMA])
+        .await
+        .unwrap();
+    (db, storage)
+}
 
 fn json_repo() -> RepoData {
     RepoData::generate("boostorg", "json", 7590028, Sizes::small())
@@ -631,4 +637,85 @@ async fn org_lists_every_repository(kind: Kind) {
     assert_eq!(env.count("github_repos").await, 3);
     assert_eq!(env.count("github_issues").await, 18);
     assert_eq!(env.count("github_commits").await, 0);
+}
+
+// One write whose tables need different numbers of PostgreSQL statements
+// (5,000 rows per table and statement): 100 commits with 60 files each
+// (6,000 files and file changes), their users, activity records and two
+// checkpoints. Every row lands once, the counts add up, both checkpoints
+// move, and writing it again changes nothing.
+both!(a_write_spanning_several_statements_lands_whole);
+async fn a_write_spanning_several_statements_lands_whole(kind: Kind) {
+    use bdc_collector_github::Batch;
+    use bdc_collector_github::model::Commit;
+    use bdc_collector_github::sync::add_commits;
+    use bdc_core::IncrementalState;
+
+    let (_db, storage) = open(kind).await;
+    let store = GithubStore::new(storage.clone(), "github-activity");
+    let template = common::fake::fixture("commit");
+    let file = template["files"][0].clone();
+    let commits: Vec<Commit> = (0..100)
+        .map(|i| {
+            let mut c = template.clone();
+            c["sha"] = serde_json::json!(format!("{i:040x}"));
+            c["author"]["id"] = serde_json::json!(5_000 + i);
+            c["author"]["login"] = serde_json::json!(format!("dev{i}"));
+            c["files"] = serde_json::Value::Array(
+                (0..60)
+                    .map(|f| {
+                        let mut x = file.clone();
+                        x["filename"] = serde_json::json!(format!("src/c{i}/f{f}.cpp"));
+                        x
+                    })
+                    .collect(),
+            );
+            serde_json::from_value(c).unwrap()
+        })
+        .collect();
+    let mut batch = Batch::default();
+    add_commits(&mut batch, "boostorg/many", 77, commits).unwrap();
+    let cp1 = IncrementalState::new("t1", "commits").unwrap();
+    let cp2 = IncrementalState::new("t2", "other").unwrap();
+    batch
+        .checkpoints
+        .push(("boostorg/many:commits".into(), cp1.clone()));
+    batch
+        .checkpoints
+        .push(("boostorg/many:other".into(), cp2.clone()));
+    let first = store.write(&batch, Some("r1")).await.unwrap();
+    let counts: std::collections::BTreeMap<_, _> =
+        store.table_counts().await.unwrap().into_iter().collect();
+    assert_eq!(counts["github_commits"], 100);
+    assert_eq!(counts["github_files"], 6_000);
+    assert_eq!(counts["github_file_changes"], 6_000);
+    assert!(counts["github_users"] >= 100, "{counts:?}");
+    let users = counts["github_users"] as u64;
+    assert_eq!(first.typed_rows, 100 + 6_000 + 6_000 + users);
+    assert_eq!(first.activity.inserted, 100);
+    for (scope, state) in [
+        ("boostorg/many:commits", &cp1),
+        ("boostorg/many:other", &cp2),
+    ] {
+        assert_eq!(
+            storage
+                .checkpoints()
+                .get("github-activity", scope)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(state)
+        );
+    }
+    let again = store.write(&batch, Some("r2")).await.unwrap();
+    assert_eq!(again.typed_rows, 0);
+    assert_eq!(
+        (
+            again.activity.inserted,
+            again.activity.updated,
+            again.activity.unchanged
+        ),
+        (0, 0, 100)
+    );
+    storage.close().await;
 }

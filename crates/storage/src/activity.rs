@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 
 use crate::checkpoints::{CheckpointWrite, UPSERT_SQL as CHECKPOINT_UPSERT_SQL};
+use crate::pg_batch::{BatchResults, Part, PgBatch};
 use crate::{QueryContext, Result, Storage, StorageError, normalize_time, now, on_pool};
 
 /// Rows per multi-row INSERT: 11 binds each stays far below both
@@ -81,17 +82,29 @@ const UPSERT_TAIL: &str = " ON CONFLICT (source_system, external_id) DO UPDATE S
 
 /// PostgreSQL: the same upsert with one array per column (`UNNEST`): the
 /// statement text does not depend on the row count, so it is prepared
-/// and planned once per connection, and binding 11 arrays is far cheaper
-/// than 11,000 scalar parameters.
-static PG_UNNEST_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// and planned once per connection, and binding 8 arrays and 2 scalars is
+/// far cheaper than 11,000 scalar parameters. `p` holds the placeholders
+/// of the eight column arrays, then the run id and the time stamp.
+fn pg_unnest_sql(p: &[String; 10]) -> String {
     format!(
-        "{UPSERT_HEAD}SELECT s, e, k, o, a, t, u, p, $9, $10, $10 \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], \
-         $7::text[], $8::jsonb[]) AS x (s, e, k, o, a, t, u, p){UPSERT_TAIL}"
+        "{UPSERT_HEAD}SELECT s, e, k, o, a, t, u, p, {run}, {stamp}, {stamp} \
+         FROM UNNEST({}::text[], {}::text[], {}::text[], {}::timestamptz[], {}::text[], {}::text[], \
+         {}::text[], {}::jsonb[]) AS x (s, e, k, o, a, t, u, p){UPSERT_TAIL}",
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        p[4],
+        p[5],
+        p[6],
+        p[7],
+        run = p[8],
+        stamp = p[9],
     )
-});
+}
 
-/// Records per `UNNEST` statement on PostgreSQL (bounds one message).
+/// Records per `UNNEST` part on PostgreSQL (bounds what one statement
+/// carries of this table).
 const PG_CHUNK: usize = 5000;
 
 /// Add one statement's `RETURNING revision` values to `counts`.
@@ -126,17 +139,10 @@ where
     }
 }
 
-/// [`ActivityStore::upsert`] inside a caller's open write transaction, so a
-/// domain store can write its typed rows, the activity records and the
-/// checkpoint atomically (all or nothing). Same semantics as `upsert`.
-pub async fn upsert_in_tx(
-    tx: &mut crate::Tx,
-    records: &[ActivityRecord],
-    run_id: Option<&str>,
-    checkpoint: Option<&CheckpointWrite<'_>>,
-) -> Result<UpsertCounts> {
-    // Keep the last occurrence of each key: one statement may not touch the
-    // same row twice (PostgreSQL rejects it).
+/// Records reduced to the last occurrence of each key (one statement may
+/// not touch the same row twice: PostgreSQL rejects it), and the counts
+/// with the dropped repeats already counted as unchanged.
+fn dedupe(records: &[ActivityRecord]) -> (Vec<&ActivityRecord>, UpsertCounts) {
     let mut last: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for (i, r) in records.iter().enumerate() {
         last.insert((r.source_system(), r.external_id()), i);
@@ -147,37 +153,139 @@ pub async fn upsert_in_tx(
         .filter(|(i, r)| last.get(&(r.source_system(), r.external_id())) == Some(i))
         .map(|(_, r)| r)
         .collect();
-    let stamp = now();
-    let mut counts = UpsertCounts {
+    let counts = UpsertCounts {
         unchanged: (records.len() - unique.len()) as u64,
         ..UpsertCounts::default()
     };
-    match &mut *tx {
+    (unique, counts)
+}
+
+/// PostgreSQL: an activity upsert split into parts of a [`PgBatch`], so a
+/// domain store sends its typed rows and the activity records as one
+/// statement. Chunk `i` of the records joins batch `i`; after each batch,
+/// [`PgActivityUpsert::record`] takes its result. Same semantics as
+/// [`ActivityStore::upsert`].
+#[derive(Debug)]
+pub struct PgActivityUpsert<'a> {
+    unique: Vec<&'a ActivityRecord>,
+    counts: UpsertCounts,
+    stamp: DateTime<Utc>,
+}
+
+impl<'a> PgActivityUpsert<'a> {
+    pub fn new(records: &'a [ActivityRecord]) -> Self {
+        let (unique, counts) = dedupe(records);
+        Self {
+            unique,
+            counts,
+            stamp: now(),
+        }
+    }
+
+    /// How many batches the records need.
+    pub fn chunks(&self) -> usize {
+        self.unique.len().div_ceil(PG_CHUNK)
+    }
+
+    /// Push chunk `i` of the records onto `batch` (nothing when there is
+    /// no such chunk).
+    pub fn push_chunk(
+        &self,
+        batch: &mut PgBatch,
+        i: usize,
+        run_id: Option<&str>,
+    ) -> Result<Option<ActivityPart>> {
+        let Some(chunk) = self.unique.chunks(PG_CHUNK).nth(i) else {
+            return Ok(None);
+        };
+        const W: &str = "binding activity records";
+        let s = batch.bind(
+            chunk.iter().map(|r| r.source_system()).collect::<Vec<_>>(),
+            W,
+        )?;
+        let e = batch.bind(chunk.iter().map(|r| r.external_id()).collect::<Vec<_>>(), W)?;
+        let k = batch.bind(chunk.iter().map(|r| r.kind()).collect::<Vec<_>>(), W)?;
+        let o = batch.bind(
+            chunk
+                .iter()
+                .map(|r| normalize_time(r.occurred_at()))
+                .collect::<Vec<_>>(),
+            W,
+        )?;
+        let a = batch.bind(chunk.iter().map(|r| r.actor()).collect::<Vec<_>>(), W)?;
+        let t = batch.bind(chunk.iter().map(|r| r.title()).collect::<Vec<_>>(), W)?;
+        let u = batch.bind(chunk.iter().map(|r| r.url()).collect::<Vec<_>>(), W)?;
+        let p = batch.bind(
+            chunk.iter().map(|r| Json(r.payload())).collect::<Vec<_>>(),
+            W,
+        )?;
+        let run = batch.bind(run_id, W)?;
+        let stamp = batch.bind(self.stamp, W)?;
+        let sql = pg_unnest_sql(&[s, e, k, o, a, t, u, p, run, stamp]);
+        Ok(Some(ActivityPart {
+            part: batch.push_int8s(sql, "upserting activity records"),
+            rows: chunk.len(),
+        }))
+    }
+
+    /// Count the result of a part pushed by [`Self::push_chunk`] (every
+    /// pushed part must be recorded, or the counts come out short).
+    pub fn record(&mut self, results: &BatchResults, part: ActivityPart) {
+        count_revisions(&mut self.counts, part.rows, results.int8s(part.part));
+    }
+
+    /// The time stamp of this upsert's rows (`first_seen_at`/`updated_at`),
+    /// also the stamp of a checkpoint written with them.
+    pub fn stamp(&self) -> DateTime<Utc> {
+        self.stamp
+    }
+
+    /// What the upsert did.
+    pub fn counts(&self) -> UpsertCounts {
+        self.counts
+    }
+}
+
+/// A chunk of activity records pushed onto a [`PgBatch`], to hand back to
+/// [`PgActivityUpsert::record`] with the batch's results.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "record the part's result with PgActivityUpsert::record"]
+pub struct ActivityPart {
+    part: Part,
+    rows: usize,
+}
+
+/// [`ActivityStore::upsert`] inside a caller's open write transaction, so a
+/// domain store can write its typed rows, the activity records and the
+/// checkpoint atomically (all or nothing). Same semantics as `upsert`.
+pub async fn upsert_in_tx(
+    tx: &mut crate::Tx,
+    records: &[ActivityRecord],
+    run_id: Option<&str>,
+    checkpoint: Option<&CheckpointWrite<'_>>,
+) -> Result<UpsertCounts> {
+    let counts = match &mut *tx {
         crate::Tx::Postgres(t) => {
-            for chunk in unique.chunks(PG_CHUNK) {
-                let revisions: Vec<i64> = sqlx::query_scalar(PG_UNNEST_SQL.as_str())
-                    .bind(chunk.iter().map(|r| r.source_system()).collect::<Vec<_>>())
-                    .bind(chunk.iter().map(|r| r.external_id()).collect::<Vec<_>>())
-                    .bind(chunk.iter().map(|r| r.kind()).collect::<Vec<_>>())
-                    .bind(
-                        chunk
-                            .iter()
-                            .map(|r| normalize_time(r.occurred_at()))
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(chunk.iter().map(|r| r.actor()).collect::<Vec<_>>())
-                    .bind(chunk.iter().map(|r| r.title()).collect::<Vec<_>>())
-                    .bind(chunk.iter().map(|r| r.url()).collect::<Vec<_>>())
-                    .bind(chunk.iter().map(|r| Json(r.payload())).collect::<Vec<_>>())
-                    .bind(run_id)
-                    .bind(stamp)
-                    .fetch_all(&mut **t)
-                    .await
-                    .ctx("upserting activity records")?;
-                count_revisions(&mut counts, chunk.len(), &revisions);
+            let mut up = PgActivityUpsert::new(records);
+            // The checkpoint rides with the first chunk (or alone).
+            for i in 0..up.chunks().max(1) {
+                let mut batch = PgBatch::new();
+                let part = up.push_chunk(&mut batch, i, run_id)?;
+                if i == 0
+                    && let Some(cp) = checkpoint
+                {
+                    crate::checkpoints::push_pg(&mut batch, cp, up.stamp())?;
+                }
+                let results = batch.execute(t).await?;
+                if let Some(part) = part {
+                    up.record(&results, part);
+                }
             }
+            up.counts()
         }
         crate::Tx::Sqlite(t) => {
+            let (unique, mut counts) = dedupe(records);
+            let stamp = now();
             for chunk in unique.chunks(CHUNK) {
                 let mut qb = QueryBuilder::new(UPSERT_HEAD);
                 qb.push_values(chunk.iter(), |mut b, r| {
@@ -201,23 +309,22 @@ pub async fn upsert_in_tx(
                     .ctx("upserting activity records")?;
                 count_revisions(&mut counts, chunk.len(), &revisions);
             }
+            if let Some(cp) = checkpoint {
+                sqlx::query(CHECKPOINT_UPSERT_SQL.as_str())
+                    .bind(cp.collector)
+                    .bind(cp.scope)
+                    .bind(cp.state.checkpoint_token())
+                    .bind(cp.state.human_readable_marker())
+                    .bind(Json(cp.state.extras()))
+                    .bind(cp.run_id)
+                    .bind(stamp)
+                    .execute(&mut **t)
+                    .await
+                    .ctx("writing a checkpoint with its data")?;
+            }
+            counts
         }
-    }
-    crate::on_tx!(tx, t => {
-        if let Some(cp) = checkpoint {
-            sqlx::query(CHECKPOINT_UPSERT_SQL)
-                .bind(cp.collector)
-                .bind(cp.scope)
-                .bind(cp.state.checkpoint_token())
-                .bind(cp.state.human_readable_marker())
-                .bind(Json(cp.state.extras()))
-                .bind(cp.run_id)
-                .bind(stamp)
-                .execute(&mut **t)
-                .await
-                .ctx("writing a checkpoint with its data")?;
-        }
-    });
+    };
     Ok(counts)
 }
 

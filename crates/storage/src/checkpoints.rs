@@ -8,6 +8,7 @@ use bdc_core::IncrementalState;
 use sqlx::Row;
 use sqlx::types::Json;
 
+use crate::pg_batch::{Part, PgBatch};
 use crate::{QueryContext, Result, Storage, StorageError, now, on_pool};
 
 /// A checkpoint to write alongside data.
@@ -23,10 +24,12 @@ pub struct CheckpointStore<'s> {
     pub(crate) storage: &'s Storage,
 }
 
-/// Upsert statement shared by the standalone and in-transaction paths.
-pub(crate) const UPSERT_SQL: &str = "INSERT INTO collector_checkpoints
+/// The checkpoint upsert: head and tail around the `VALUES` row, shared by
+/// the standalone, in-transaction and batched paths.
+const UPSERT_HEAD: &str = "INSERT INTO collector_checkpoints
         (collector, scope, checkpoint_token, human_readable_marker, extras, run_id, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     VALUES ";
+const UPSERT_TAIL: &str = "
      ON CONFLICT (collector, scope) DO UPDATE SET
         checkpoint_token = excluded.checkpoint_token,
         human_readable_marker = excluded.human_readable_marker,
@@ -36,6 +39,31 @@ pub(crate) const UPSERT_SQL: &str = "INSERT INTO collector_checkpoints
      WHERE collector_checkpoints.checkpoint_token IS DISTINCT FROM excluded.checkpoint_token
         OR collector_checkpoints.human_readable_marker IS DISTINCT FROM excluded.human_readable_marker
         OR collector_checkpoints.extras IS DISTINCT FROM excluded.extras";
+pub(crate) static UPSERT_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{UPSERT_HEAD}($1, $2, $3, $4, $5, $6, $7){UPSERT_TAIL}"));
+
+/// PostgreSQL: the checkpoint upsert as a part of `batch`, so it travels in
+/// the same statement as the data it covers, stamped `stamp` (the time of
+/// that data's write). One checkpoint per batch: two parts may not touch
+/// the same row.
+pub fn push_pg(
+    batch: &mut PgBatch,
+    cp: &CheckpointWrite<'_>,
+    stamp: chrono::DateTime<chrono::Utc>,
+) -> Result<Part> {
+    const W: &str = "binding a checkpoint";
+    let p = [
+        batch.bind(cp.collector, W)?,
+        batch.bind(cp.scope, W)?,
+        batch.bind(cp.state.checkpoint_token(), W)?,
+        batch.bind(cp.state.human_readable_marker(), W)?,
+        batch.bind(Json(cp.state.extras()), W)?,
+        batch.bind(cp.run_id, W)?,
+        batch.bind(stamp, W)?,
+    ];
+    let sql = format!("{UPSERT_HEAD}({}){UPSERT_TAIL}", p.join(", "));
+    Ok(batch.push_unreported(sql, "writing a checkpoint with its data"))
+}
 
 impl CheckpointStore<'_> {
     pub async fn get(&self, collector: &str, scope: &str) -> Result<Option<IncrementalState>> {
@@ -67,7 +95,7 @@ impl CheckpointStore<'_> {
 
     /// Write a checkpoint on its own (no data with it).
     pub async fn put(&self, write: &CheckpointWrite<'_>) -> Result<()> {
-        crate::in_write_tx!(self.storage, "writing a checkpoint", p => sqlx::query(UPSERT_SQL)
+        crate::in_write_tx!(self.storage, "writing a checkpoint", p => sqlx::query(UPSERT_SQL.as_str())
             .bind(write.collector)
             .bind(write.scope)
             .bind(write.state.checkpoint_token())

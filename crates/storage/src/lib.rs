@@ -33,6 +33,7 @@ pub mod activity;
 pub mod checkpoints;
 pub mod index_syncs;
 mod nodelay;
+pub mod pg_batch;
 pub mod runs;
 pub mod workers;
 
@@ -132,6 +133,13 @@ pub enum StorageError {
     #[error("database error while {context}: {source}")]
     Query {
         context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database error while {parts} (one statement): {source}")]
+    Batch {
+        /// What the statement's parts do, joined (`upserting github users, …`).
+        parts: String,
         #[source]
         source: sqlx::Error,
     },

@@ -397,3 +397,130 @@ async fn sqlx_scalar_pg(t: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> O
         .await
         .unwrap()
 }
+
+// More records than one PostgreSQL statement carries (5,000): the upsert
+// runs in several batches, the checkpoint rides with the first, and the
+// counts add up across them.
+both!(large_activity_upsert_spans_batches_with_its_checkpoint);
+async fn large_activity_upsert_spans_batches_with_its_checkpoint(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    let batch: Vec<_> = (0..12_001)
+        .map(|i| rec(&format!("P{i:05}R0"), 1 + (i % 28) as u32, "t"))
+        .collect();
+    let state = IncrementalState::new("tok", "12001 papers").unwrap();
+    let cp = CheckpointWrite {
+        collector: "wg21-papers",
+        scope: "index",
+        state: &state,
+        run_id: Some("r1"),
+    };
+    let c = s
+        .activity()
+        .upsert(&batch, Some("r1"), Some(&cp))
+        .await
+        .unwrap();
+    assert_eq!((c.inserted, c.updated, c.unchanged), (12_001, 0, 0));
+    assert_eq!(
+        s.checkpoints().get("wg21-papers", "index").await.unwrap(),
+        Some(state.clone())
+    );
+    let mut changed = batch.clone();
+    changed[11_000] = rec("P11000R0", 3, "changed");
+    let c = s
+        .activity()
+        .upsert(&changed, Some("r2"), None)
+        .await
+        .unwrap();
+    assert_eq!((c.inserted, c.updated, c.unchanged), (0, 1, 12_000));
+}
+
+/// Rows of `table` (PostgreSQL).
+async fn pg_count(s: &Storage, table: &str) -> i64 {
+    let bdc_storage::Pool::Postgres(p) = s.pool() else {
+        panic!("a PostgreSQL pool");
+    };
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(p)
+        .await
+        .unwrap()
+}
+
+// PostgreSQL only: parts of a PgBatch run as one statement; counts and
+// returned values come back per part, and a failing part writes nothing
+// of the others.
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_batch_runs_its_parts_as_one_statement() {
+    use bdc_storage::pg_batch::PgBatch;
+    let db = TestDb::new(Kind::Postgres).await;
+    let s = Storage::connect(db.url(), &ConnectOptions::default())
+        .await
+        .unwrap();
+    s.execute_raw(
+        "CREATE TABLE a (id bigint PRIMARY KEY); CREATE TABLE b (id bigint PRIMARY KEY, v text)"
+            .into(),
+    )
+    .await
+    .unwrap();
+    let mut tx = s.begin().await.unwrap();
+    let bdc_storage::Tx::Postgres(t) = &mut tx else {
+        panic!("a PostgreSQL transaction");
+    };
+    let mut batch = PgBatch::new();
+    assert!(batch.is_empty());
+    let ids = batch.bind(vec![1_i64, 2, 3], "binding a").unwrap();
+    let pa = batch.push_counted(
+        format!(
+            "INSERT INTO a SELECT * FROM UNNEST({ids}::bigint[]) ON CONFLICT DO NOTHING RETURNING 1"
+        ),
+        "inserting a",
+    );
+    let bid = batch.bind(vec![10_i64, 20], "binding b").unwrap();
+    let bv = batch.bind(vec!["x", "y"], "binding b").unwrap();
+    let pb = batch.push_int8s(
+        format!("INSERT INTO b SELECT * FROM UNNEST({bid}::bigint[], {bv}::text[]) RETURNING id"),
+        "inserting b",
+    );
+    let r = batch.execute(t).await.unwrap();
+    assert_eq!(r.count(pa), 3);
+    let mut got = r.int8s(pb).to_vec();
+    got.sort_unstable();
+    assert_eq!(got, vec![10, 20]);
+    tx.commit().await.unwrap();
+
+    // The second part violates b's key: the first part's rows do not land.
+    let mut tx = s.begin().await.unwrap();
+    let bdc_storage::Tx::Postgres(t) = &mut tx else {
+        panic!("a PostgreSQL transaction");
+    };
+    let mut batch = PgBatch::new();
+    let ids = batch.bind(vec![4_i64], "binding a").unwrap();
+    batch.push_counted(
+        format!("INSERT INTO a SELECT * FROM UNNEST({ids}::bigint[]) RETURNING 1"),
+        "inserting a",
+    );
+    let bid = batch.bind(vec![10_i64], "binding b").unwrap();
+    batch.push_counted(
+        format!("INSERT INTO b (id) SELECT * FROM UNNEST({bid}::bigint[]) RETURNING 1"),
+        "inserting b",
+    );
+    let err = batch.execute(t).await.unwrap_err();
+    assert!(err.to_string().contains("b_pkey"), "{err}");
+    tx.rollback().await.unwrap();
+    assert_eq!(pg_count(&s, "a").await, 3);
+    // An unreported part runs all the same; an empty batch runs nothing.
+    let mut tx = s.begin().await.unwrap();
+    let bdc_storage::Tx::Postgres(t) = &mut tx else {
+        panic!("a PostgreSQL transaction");
+    };
+    let mut batch = PgBatch::new();
+    let ids = batch.bind(vec![7_i64], "binding a").unwrap();
+    batch.push_unreported(
+        format!("INSERT INTO a SELECT * FROM UNNEST({ids}::bigint[])"),
+        "inserting a",
+    );
+    batch.execute(t).await.unwrap();
+    PgBatch::new().execute(t).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(pg_count(&s, "a").await, 4);
+    s.close().await;
+}
