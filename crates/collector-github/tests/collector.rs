@@ -559,14 +559,7 @@ async fn replay_from_archive_without_network(kind: Kind) {
         .join("index.jsonl");
     assert!(archive.exists());
     // A fresh database, the same workspace and API URL: nothing may be requested.
-    let fresh = TestDb::new(kind).await;
-    let storage = Storage::connect(fresh.url(), &ConnectOptions::default())
-        .await
-        .unwrap();
-    storage
-        .migrate_parts(&[&bdc_http::SCHEMA, &SCHEMA])
-        .await
-        .unwrap();
+    let (fresh, storage) = open(kind).await;
     let served = live.fake.requests();
     let mut ctx = live.ctx("github-activity", &["--from-archive"]);
     ctx.storage = storage.clone();
