@@ -6,11 +6,13 @@
 //!   collector's sync path (`add_commits` + `GithubStore::write`: commit,
 //!   author account, file, file change and activity rows), in
 //!   transactions of 1,000 commits. N = 50 (median of 41 runs after 5
-//!   warm-up runs, fresh commits and authors each time) and N = 50,000
+//!   warm-up runs, fresh commits and authors each time; the runs with and
+//!   without audit interleaved) and N = 50,000
 //!   (`--quick`: 5,000; 500 authors), without and with the audit triggers
-//!   on the five tables (on PostgreSQL, the later expansion
-//!   of pending captures is reported beside it). The original: 50 commits in
-//!   0.137 s median (~365 commits/s).
+//!   on the five tables (the later expansion of pending captures is
+//!   reported beside it), and the client's share of an N=50 sync (parse
+//!   and batch, no database). The original: 50 commits in 0.137 s median
+//!   (~365 commits/s).
 //! * **Re-sync of unchanged repos**: `github-activity --org boostorg`
 //!   against a local fake GitHub with 200 repositories (`--quick`: 50),
 //!   once to fill the database, then again: rate-limit points spent
@@ -95,7 +97,15 @@ async fn sync(store: &GithubStore, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-async fn commit_throughput(kind: Kind, quick: bool, audit: bool) -> Result<Vec<Row>> {
+/// A database for the commit-sync benchmark, audit triggers on or off.
+struct SyncDb {
+    _db: TestDb,
+    storage: Storage,
+    store: GithubStore,
+    label: &'static str,
+}
+
+async fn sync_db(kind: Kind, audit: bool) -> Result<SyncDb> {
     let db = TestDb::new(kind).await;
     let storage = Storage::connect(db.url(), &ConnectOptions::default()).await?;
     storage
@@ -109,49 +119,73 @@ async fn commit_throughput(kind: Kind, quick: bool, audit: bool) -> Result<Vec<R
         bdc_audit::triggers::cover_tables(&storage, &cfg, &tables, false).await?;
     }
     let store = GithubStore::new(storage.clone(), "github-activity");
-    let backend = backend_name(kind);
     let label = if audit { "audit on" } else { "audit off" };
-    let mut rows = Vec::new();
-    // N = 50: 5 warm-up runs (connections, statement and plan caches),
-    // then the median of 41 (a run takes milliseconds, so on a shared
-    // machine one noisy neighbour moves a median of a few runs); fresh
-    // commits each time.
-    let mut secs = Vec::new();
+    Ok(SyncDb {
+        _db: db,
+        storage,
+        store,
+        label,
+    })
+}
+
+/// N = 50 on every database in `dbs`, their runs interleaved (run r on
+/// each, then run r + 1), so drift of a shared machine and the server's
+/// background work hit them alike: 5 warm-up runs (connections,
+/// statement and plan caches), then the median of 41 (a run takes
+/// milliseconds, so one noisy neighbour moves a median of a few runs);
+/// fresh commits each time.
+async fn n50_interleaved(kind: Kind, dbs: &[&SyncDb]) -> Result<Vec<Row>> {
+    let mut secs = vec![Vec::new(); dbs.len()];
     for r in 0..N50_WARMUP + N50_RUNS {
         let bytes = payloads(50, 1_000_000 + r * 50, None)?;
-        let start = Instant::now();
-        sync(&store, &bytes).await?;
-        if r >= N50_WARMUP {
-            secs.push(start.elapsed().as_secs_f64());
+        for (db, secs) in dbs.iter().zip(secs.iter_mut()) {
+            let start = Instant::now();
+            sync(&db.store, &bytes).await?;
+            if r >= N50_WARMUP {
+                secs.push(start.elapsed().as_secs_f64());
+            }
         }
     }
-    secs.sort_by(f64::total_cmp);
-    let median = secs[secs.len() / 2];
-    rows.push(Row {
-        bench: format!("github commit sync N=50 ({label})"),
-        backend,
-        size: "50".into(),
-        value: 50.0 / median,
-        unit: "commits/s",
-    });
-    rows.push(Row {
-        bench: format!("  ratio to the original 365/s ({label})"),
-        backend,
-        size: "50".into(),
-        value: 50.0 / median / ORIGINAL_COMMITS_PER_S,
-        unit: "x",
-    });
-    bdc_audit::flush(&storage).await?;
+    let backend = backend_name(kind);
+    let mut rows = Vec::new();
+    for (db, mut secs) in dbs.iter().zip(secs) {
+        let label = db.label;
+        secs.sort_by(f64::total_cmp);
+        let median = secs[secs.len() / 2];
+        rows.push(Row {
+            bench: format!("github commit sync N=50 ({label})"),
+            backend,
+            size: "50".into(),
+            value: 50.0 / median,
+            unit: "commits/s",
+        });
+        rows.push(Row {
+            bench: format!("  ratio to the original 365/s ({label})"),
+            backend,
+            size: "50".into(),
+            value: 50.0 / median / ORIGINAL_COMMITS_PER_S,
+            unit: "x",
+        });
+    }
+    Ok(rows)
+}
+
+/// N = 50,000 (`--quick`: 5,000) on `db`, with the later audit flush.
+async fn n_large(kind: Kind, quick: bool, db: &SyncDb) -> Result<Vec<Row>> {
+    let (storage, store, label) = (&db.storage, &db.store, db.label);
+    let backend = backend_name(kind);
+    let mut rows = Vec::new();
+    bdc_audit::flush(storage).await?;
     let n = if quick { 5_000 } else { 50_000 };
     let bytes = payloads(n, 0, Some(500))?;
     let start = Instant::now();
-    sync(&store, &bytes).await?;
+    sync(store, &bytes).await?;
     let s = start.elapsed().as_secs_f64();
-    // PostgreSQL defers expanding bulk captures into audit_changes
+    // Both backends defer expanding pending captures into audit_changes
     // (bdc_audit::flush, run after each job and every few seconds by the
     // daemon): report that work too, and the throughput including it.
     let flush_start = Instant::now();
-    let flushed = bdc_audit::flush(&storage).await?;
+    let flushed = bdc_audit::flush(storage).await?;
     let flush_s = flush_start.elapsed().as_secs_f64();
     if flushed > 0 {
         rows.push(Row {
@@ -183,7 +217,6 @@ async fn commit_throughput(kind: Kind, quick: bool, audit: bool) -> Result<Vec<R
         value: n as f64 / s / ORIGINAL_COMMITS_PER_S,
         unit: "x",
     });
-    storage.close().await;
     Ok(rows)
 }
 
@@ -275,9 +308,42 @@ pub async fn resync(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// The client's share of an N=50 sync: parsing the payloads and building
+/// the batch (`add_commits` and the `Batch`), no database. The median of
+/// the same 41 runs, in milliseconds per 50 commits, so the database's
+/// share of the rows above can be told apart.
+fn client_share(kind: Kind) -> Result<Row> {
+    let mut secs = Vec::new();
+    for r in 0..N50_WARMUP + N50_RUNS {
+        let bytes = payloads(50, 1_000_000 + r * 50, None)?;
+        let start = Instant::now();
+        let commits: Vec<Commit> = serde_json::from_slice(&bytes)?;
+        let mut batch = Batch::default();
+        add_commits(&mut batch, "boostorg/bench", 4242, commits)?;
+        std::hint::black_box(&batch);
+        if r >= N50_WARMUP {
+            secs.push(start.elapsed().as_secs_f64());
+        }
+    }
+    secs.sort_by(f64::total_cmp);
+    Ok(Row {
+        bench: "  of which client work (parse + batch), no database".into(),
+        backend: backend_name(kind),
+        size: "50".into(),
+        value: secs[secs.len() / 2] * 1000.0,
+        unit: "ms",
+    })
+}
+
 /// Commit sync throughput, audit off and on (`--only github-sync`).
 pub async fn sync_throughput(kind: Kind, quick: bool) -> Result<Vec<Row>> {
-    let mut rows = commit_throughput(kind, quick, false).await?;
-    rows.extend(commit_throughput(kind, quick, true).await?);
+    let mut rows = vec![client_share(kind)?];
+    let off = sync_db(kind, false).await?;
+    let on = sync_db(kind, true).await?;
+    rows.extend(n50_interleaved(kind, &[&off, &on]).await?);
+    rows.extend(n_large(kind, quick, &off).await?);
+    rows.extend(n_large(kind, quick, &on).await?);
+    off.storage.close().await;
+    on.storage.close().await;
     Ok(rows)
 }
