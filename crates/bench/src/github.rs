@@ -11,7 +11,7 @@
 //!   (`--quick`: 5,000; 500 authors), without and with the audit triggers
 //!   on the five tables (the later expansion of pending captures is
 //!   reported beside it), and the client's share of an N=50 sync (parse
-//!   and batch, no database). The original: 50 commits in 0.137 s median
+//!   and batch, no database). Each large run starts after a checkpoint. The original: 50 commits in 0.137 s median
 //!   (~365 commits/s).
 //! * **Re-sync of unchanged repos**: `github-activity --org boostorg`
 //!   against a local fake GitHub with 200 repositories (`--quick`: 50),
@@ -99,10 +99,11 @@ async fn sync(store: &GithubStore, bytes: &[u8]) -> Result<()> {
 
 /// A database for the commit-sync benchmark, audit triggers on or off.
 struct SyncDb {
-    _db: TestDb,
     storage: Storage,
     store: GithubStore,
     label: &'static str,
+    /// Last: dropping it drops the database, after the pool.
+    _db: TestDb,
 }
 
 async fn sync_db(kind: Kind, audit: bool) -> Result<SyncDb> {
@@ -121,37 +122,46 @@ async fn sync_db(kind: Kind, audit: bool) -> Result<SyncDb> {
     let store = GithubStore::new(storage.clone(), "github-activity");
     let label = if audit { "audit on" } else { "audit off" };
     Ok(SyncDb {
-        _db: db,
         storage,
         store,
         label,
+        _db: db,
     })
 }
 
+/// The median of `samples` (seconds).
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// N = 50 on every database in `dbs`, their runs interleaved (run r on
-/// each, then run r + 1), so drift of a shared machine and the server's
-/// background work hit them alike: 5 warm-up runs (connections,
-/// statement and plan caches), then the median of 41 (a run takes
-/// milliseconds, so one noisy neighbour moves a median of a few runs);
-/// fresh commits each time.
+/// each, then run r + 1; the order reversed every other round), so drift
+/// of a shared machine and the server's background work hit them alike:
+/// 5 warm-up runs (connections, statement and plan caches), then the
+/// median of 41 (a run takes milliseconds, so one noisy neighbour moves a
+/// median of a few runs); fresh commits each time.
 async fn n50_interleaved(kind: Kind, dbs: &[&SyncDb]) -> Result<Vec<Row>> {
-    let mut secs = vec![Vec::new(); dbs.len()];
+    let mut samples = vec![Vec::new(); dbs.len()];
     for r in 0..N50_WARMUP + N50_RUNS {
         let bytes = payloads(50, 1_000_000 + r * 50, None)?;
-        for (db, secs) in dbs.iter().zip(secs.iter_mut()) {
+        let mut order: Vec<usize> = (0..dbs.len()).collect();
+        if r % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
             let start = Instant::now();
-            sync(&db.store, &bytes).await?;
+            sync(&dbs[i].store, &bytes).await?;
             if r >= N50_WARMUP {
-                secs.push(start.elapsed().as_secs_f64());
+                samples[i].push(start.elapsed().as_secs_f64());
             }
         }
     }
     let backend = backend_name(kind);
     let mut rows = Vec::new();
-    for (db, mut secs) in dbs.iter().zip(secs) {
+    for (db, samples) in dbs.iter().zip(samples) {
         let label = db.label;
-        secs.sort_by(f64::total_cmp);
-        let median = secs[secs.len() / 2];
+        let median = median(samples);
         rows.push(Row {
             bench: format!("github commit sync N=50 ({label})"),
             backend,
@@ -309,11 +319,12 @@ pub async fn resync(kind: Kind, quick: bool) -> Result<Vec<Row>> {
 }
 
 /// The client's share of an N=50 sync: parsing the payloads and building
-/// the batch (`add_commits` and the `Batch`), no database. The median of
-/// the same 41 runs, in milliseconds per 50 commits, so the database's
-/// share of the rows above can be told apart.
+/// the batch (`add_commits` and the `Batch`), no database; the median of
+/// 41 runs of its own (after 5 warm-ups) over the same payloads, in
+/// milliseconds per 50 commits, so the database's share of the N=50 rows
+/// can be told apart.
 fn client_share(kind: Kind) -> Result<Row> {
-    let mut secs = Vec::new();
+    let mut samples = Vec::new();
     for r in 0..N50_WARMUP + N50_RUNS {
         let bytes = payloads(50, 1_000_000 + r * 50, None)?;
         let start = Instant::now();
@@ -322,28 +333,54 @@ fn client_share(kind: Kind) -> Result<Row> {
         add_commits(&mut batch, "boostorg/bench", 4242, commits)?;
         std::hint::black_box(&batch);
         if r >= N50_WARMUP {
-            secs.push(start.elapsed().as_secs_f64());
+            samples.push(start.elapsed().as_secs_f64());
         }
     }
-    secs.sort_by(f64::total_cmp);
     Ok(Row {
-        bench: "  of which client work (parse + batch), no database".into(),
+        bench: "  N=50 client share (no database)".into(),
         backend: backend_name(kind),
         size: "50".into(),
-        value: secs[secs.len() / 2] * 1000.0,
+        value: median(samples) * 1000.0,
         unit: "ms",
     })
 }
 
+/// Let the server finish the background work of the previous run (dirty
+/// buffers, WAL) before a large run, so the second large run does not pay
+/// for the first: `CHECKPOINT` (PostgreSQL), `wal_checkpoint(TRUNCATE)`
+/// (SQLite). Best effort: a role that may not checkpoint measures as is.
+async fn settle(db: &SyncDb) {
+    let sql = match db.storage.backend() {
+        bdc_storage::Backend::Postgres => "CHECKPOINT",
+        bdc_storage::Backend::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
+    };
+    if let Err(e) = db.storage.execute_raw(sql.into()).await {
+        eprintln!("bdc-bench: {sql} failed ({e}); measuring without it");
+    }
+}
+
 /// Commit sync throughput, audit off and on (`--only github-sync`).
 pub async fn sync_throughput(kind: Kind, quick: bool) -> Result<Vec<Row>> {
-    let mut rows = vec![client_share(kind)?];
     let off = sync_db(kind, false).await?;
-    let on = sync_db(kind, true).await?;
-    rows.extend(n50_interleaved(kind, &[&off, &on]).await?);
-    rows.extend(n_large(kind, quick, &off).await?);
-    rows.extend(n_large(kind, quick, &on).await?);
+    let on = match sync_db(kind, true).await {
+        Ok(on) => on,
+        Err(e) => {
+            off.storage.close().await;
+            return Err(e);
+        }
+    };
+    let rows = async {
+        let mut rows = n50_interleaved(kind, &[&off, &on]).await?;
+        rows.push(client_share(kind)?);
+        for db in [&off, &on] {
+            settle(db).await;
+            rows.extend(n_large(kind, quick, db).await?);
+        }
+        anyhow::Ok(rows)
+    }
+    .await;
+    // Close the pools before the databases are dropped, whatever happened.
     off.storage.close().await;
     on.storage.close().await;
-    Ok(rows)
+    rows
 }
