@@ -431,14 +431,9 @@ impl GithubStore {
                     files: &files,
                     changes: &changes,
                 };
-                let mut up = PgActivityUpsert::new(&batch.activity);
-                let rounds = rows
-                    .chunks()
-                    .max(up.chunks())
-                    .max(usize::from(first.is_some()));
-                for i in 0..rounds {
-                    let cp = if i == 0 { first.as_ref() } else { None };
-                    n += pg_write_chunk(t, i, &rows, &mut up, cp, run_id).await?;
+                let mut up = PgActivityUpsert::new(&batch.activity, first.as_ref());
+                for i in 0..rows.chunks().max(up.batches()) {
+                    n += pg_write_chunk(t, i, &rows, &mut up, run_id).await?;
                 }
                 activity = up.counts();
             }
@@ -597,7 +592,6 @@ async fn pg_write_chunk(
     i: usize,
     rows: &PgRows<'_>,
     activity: &mut PgActivityUpsert<'_>,
-    checkpoint: Option<&CheckpointWrite<'_>>,
     run_id: Option<&str>,
 ) -> Result<u64, StorageError> {
     let mut b = PgBatch::new();
@@ -656,9 +650,6 @@ async fn pg_write_chunk(
         ]));
     }
     let act = activity.push_chunk(&mut b, i, run_id)?;
-    if let Some(cp) = checkpoint {
-        bdc_storage::checkpoints::push_pg(&mut b, cp, activity.stamp())?;
-    }
     let results = b.execute(tx).await?;
     if let Some(act) = act {
         activity.record(&results, act);

@@ -160,41 +160,52 @@ fn dedupe(records: &[ActivityRecord]) -> (Vec<&ActivityRecord>, UpsertCounts) {
     (unique, counts)
 }
 
-/// PostgreSQL: an activity upsert split into parts of a [`PgBatch`], so a
-/// domain store sends its typed rows and the activity records as one
-/// statement. Chunk `i` of the records joins batch `i`; after each batch,
-/// [`PgActivityUpsert::record`] takes its result. Same semantics as
+/// PostgreSQL: an activity upsert (and the checkpoint written with it)
+/// split into parts of [`PgBatch`]es, so a domain store sends its typed
+/// rows, the activity records and the checkpoint as one statement. Chunk
+/// `i` of the records joins batch `i`, the checkpoint batch 0; after each
+/// batch, [`PgActivityUpsert::record`] takes its result. Same semantics as
 /// [`ActivityStore::upsert`].
 #[derive(Debug)]
 pub struct PgActivityUpsert<'a> {
     unique: Vec<&'a ActivityRecord>,
+    checkpoint: Option<&'a CheckpointWrite<'a>>,
     counts: UpsertCounts,
     stamp: DateTime<Utc>,
 }
 
 impl<'a> PgActivityUpsert<'a> {
-    pub fn new(records: &'a [ActivityRecord]) -> Self {
+    pub fn new(records: &'a [ActivityRecord], checkpoint: Option<&'a CheckpointWrite<'a>>) -> Self {
         let (unique, counts) = dedupe(records);
         Self {
             unique,
+            checkpoint,
             counts,
             stamp: now(),
         }
     }
 
-    /// How many batches the records need.
-    pub fn chunks(&self) -> usize {
-        self.unique.len().div_ceil(PG_CHUNK)
+    /// How many batches the records and the checkpoint need.
+    pub fn batches(&self) -> usize {
+        self.unique
+            .len()
+            .div_ceil(PG_CHUNK)
+            .max(usize::from(self.checkpoint.is_some()))
     }
 
     /// Push chunk `i` of the records onto `batch` (nothing when there is
-    /// no such chunk).
+    /// no such chunk), and with chunk 0 the checkpoint.
     pub fn push_chunk(
         &self,
         batch: &mut PgBatch,
         i: usize,
         run_id: Option<&str>,
     ) -> Result<Option<ActivityPart>> {
+        if i == 0
+            && let Some(cp) = self.checkpoint
+        {
+            crate::checkpoints::push_pg(batch, cp, self.stamp)?;
+        }
         let Some(chunk) = self.unique.chunks(PG_CHUNK).nth(i) else {
             return Ok(None);
         };
@@ -234,12 +245,6 @@ impl<'a> PgActivityUpsert<'a> {
         count_revisions(&mut self.counts, part.rows, results.int8s(part.part));
     }
 
-    /// The time stamp of this upsert's rows (`first_seen_at`/`updated_at`),
-    /// also the stamp of a checkpoint written with them.
-    pub fn stamp(&self) -> DateTime<Utc> {
-        self.stamp
-    }
-
     /// What the upsert did.
     pub fn counts(&self) -> UpsertCounts {
         self.counts
@@ -266,16 +271,10 @@ pub async fn upsert_in_tx(
 ) -> Result<UpsertCounts> {
     let counts = match &mut *tx {
         crate::Tx::Postgres(t) => {
-            let mut up = PgActivityUpsert::new(records);
-            // The checkpoint rides with the first chunk (or alone).
-            for i in 0..up.chunks().max(1) {
+            let mut up = PgActivityUpsert::new(records, checkpoint);
+            for i in 0..up.batches() {
                 let mut batch = PgBatch::new();
                 let part = up.push_chunk(&mut batch, i, run_id)?;
-                if i == 0
-                    && let Some(cp) = checkpoint
-                {
-                    crate::checkpoints::push_pg(&mut batch, cp, up.stamp())?;
-                }
                 let results = batch.execute(t).await?;
                 if let Some(part) = part {
                     up.record(&results, part);
