@@ -63,6 +63,12 @@ pub static AUDIT: SchemaPart = SchemaPart {
             sqlite: include_str!("../migrations/sqlite/0004_pending_capture.sql"),
             postgres: include_str!("../migrations/postgres/0004_pending_capture.sql"),
         },
+        bdc_storage::MigrationFile {
+            version: 5,
+            description: "lz4 compression of pending statement captures (PostgreSQL)",
+            sqlite: include_str!("../migrations/sqlite/0005_pending_lz4.sql"),
+            postgres: include_str!("../migrations/postgres/0005_pending_lz4.sql"),
+        },
     ],
 };
 

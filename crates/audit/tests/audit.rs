@@ -77,6 +77,16 @@ async fn all(s: &Storage, table: &str) -> Vec<query::ChangeRow> {
     page.items
 }
 
+/// Create and cover the table `items` (id, name); returns a handle writing
+/// as the job `test`/`run-1`.
+async fn covered_items(s: &Storage) -> Storage {
+    create_table(s, "items", &["name"]).await;
+    triggers::cover_tables(s, &no_platform(), &["items".into()], false)
+        .await
+        .unwrap();
+    s.with_actor(&Actor::job("test", "run-1"))
+}
+
 fn cfg(yaml: &str) -> AuditConfig {
     AuditConfig::parse(yaml, "test.yaml").unwrap()
 }
@@ -1295,11 +1305,7 @@ async fn triggers_from_before_statement_capture_are_stale_and_regenerated() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_captures_keep_order_and_flush_exactly_once() {
     let (_db, s) = open(Kind::Postgres).await;
-    create_table(&s, "items", &["name"]).await;
-    triggers::cover_tables(&s, &no_platform(), &["items".into()], false)
-        .await
-        .unwrap();
-    let job = s.with_actor(&Actor::job("test", "run-1"));
+    let job = covered_items(&s).await;
     // INSERT (pending), UPDATE (row trigger, direct), INSERT, DELETE
     // (pending) in one transaction.
     write(
@@ -1378,6 +1384,65 @@ async fn pending_captures_keep_order_and_flush_exactly_once() {
         4000
     );
     assert_eq!(bdc_audit::flush(&s).await.unwrap(), 0);
+}
+
+/// PostgreSQL: pending captures are lz4-compressed when the server has lz4
+/// (audit migration 5), and a capture far past the TOAST threshold comes
+/// back out of the flush value for value.
+#[tokio::test(flavor = "multi_thread")]
+async fn large_pending_captures_are_lz4_compressed_and_round_trip() {
+    let (_db, s) = open(Kind::Postgres).await;
+    let scalar_text = |sql: &'static str| {
+        let s = s.clone();
+        async move { on_pool!(s, p => sqlx::query_scalar::<_, String>(sql).fetch_one(p).await).unwrap() }
+    };
+    let has_lz4 = scalar_text(
+        "SELECT CASE WHEN 'lz4' = ANY(enumvals) THEN 'yes' ELSE 'no' END \
+         FROM pg_settings WHERE name = 'default_toast_compression'",
+    )
+    .await;
+    let method = scalar_text(
+        "SELECT attcompression::text FROM pg_attribute \
+         WHERE attrelid = 'audit_pending'::regclass AND attname = 'rows'",
+    )
+    .await;
+    assert_eq!(method, if has_lz4 == "yes" { "l" } else { "" });
+
+    let job = covered_items(&s).await;
+    // 200 rows of ~1 KB each: one ~220 KB pending value.
+    write(
+        &job,
+        &["INSERT INTO items SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, 200) g"],
+    )
+    .await;
+    if has_lz4 == "yes" {
+        let used = scalar_text(
+            "SELECT string_agg(coalesce(pg_column_compression(rows), 'none') || ' ' || table_name \
+             || ' ' || pg_column_size(rows), ', ') FROM audit_pending",
+        )
+        .await;
+        // One pending row, compressed ("lz4 items SIZE").
+        assert!(
+            used.starts_with("lz4 items ") && !used.contains(','),
+            "{used}"
+        );
+    }
+    let rows = all(&s, "items").await;
+    assert_eq!(rows.len(), 200);
+    assert!(rows.iter().all(|r| {
+        r.data_after.as_ref().unwrap()["name"]
+            .as_str()
+            .is_some_and(|n| n.len() == 1024)
+    }));
+    let same = on_pool!(s, p => sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM items i JOIN audit_changes c \
+         ON c.table_name = 'items' AND (c.table_pk ->> 'id')::bigint = i.id \
+         WHERE c.data_after ->> 'name' = i.name",
+    )
+    .fetch_one(p)
+    .await)
+    .unwrap();
+    assert_eq!(same, 200);
 }
 
 // Flushing is a no-op when nothing is pending and on a database without
@@ -1630,11 +1695,7 @@ async fn unexpandable_capture_is_set_aside_not_blocking() {
 #[tokio::test(flavor = "multi_thread")]
 async fn read_only_reader_reads_while_captures_are_pending() {
     let (db, s) = open(Kind::Postgres).await;
-    create_table(&s, "items", &["name"]).await;
-    triggers::cover_tables(&s, &no_platform(), &["items".into()], false)
-        .await
-        .unwrap();
-    let job = s.with_actor(&Actor::job("test", "run-1"));
+    let job = covered_items(&s).await;
     write(&job, &["INSERT INTO items VALUES (1, 'a')"]).await;
     assert_eq!(all(&s, "items").await.len(), 1);
     write(&job, &["INSERT INTO items VALUES (2, 'b')"]).await;

@@ -6,13 +6,17 @@
 //!   collector's sync path (`add_commits` + `GithubStore::write`: commit,
 //!   author account, file, file change and activity rows), in
 //!   transactions of 1,000 commits. N = 50 (median of 41 runs after 5
-//!   warm-up runs, fresh commits and authors each time; the runs with and
-//!   without audit interleaved) and N = 50,000
-//!   (`--quick`: 5,000; 500 authors), without and with the audit triggers
+//!   warm-up runs, fresh commits each time; all runs interleaved) and
+//!   N = 50,000 (`--quick`: 5,000; 500 authors), without and with the audit triggers
 //!   on the five tables (the later expansion of pending captures is
 //!   reported beside it), and the client's share of an N=50 sync (parse
-//!   and batch, no database). Each large run starts after a checkpoint. The original: 50 commits in 0.137 s median
-//!   (~365 commits/s).
+//!   and batch, no database). Each large run starts after a checkpoint.
+//!   The original: 50 commits in 0.137 s median (~365 commits/s), every
+//!   commit by the same author (its payloads carry `commit.author` only,
+//!   so each resolves to one placeholder account). The N=50 headline rows
+//!   do the same with one GitHub account; rows marked "a new author per
+//!   commit" also write 50 new accounts per run, a heavier load than the
+//!   original's.
 //! * **Re-sync of unchanged repos**: `github-activity --org boostorg`
 //!   against a local fake GitHub with 200 repositories (`--quick`: 50),
 //!   once to fill the database, then again: rate-limit points spent
@@ -51,11 +55,30 @@ const TABLES: &[&str] = &[
     "activity_records",
 ];
 
+/// Who wrote the commits of a payload set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Authors {
+    /// Every commit by one account (the original's scenario).
+    One,
+    /// Commit `i` by account `i % k`.
+    Cycle(usize),
+    /// Every commit by an account of its own, new to the database.
+    EachNew,
+}
+
+impl Authors {
+    fn of(self, i: usize) -> usize {
+        match self {
+            Authors::One => 0,
+            Authors::Cycle(k) => i % k.max(1),
+            Authors::EachNew => i,
+        }
+    }
+}
+
 /// `n` commit detail payloads as one JSON array (as a client would hold
-/// them after fetching), commits `offset..offset + n`. Commit `i` is by
-/// user `i % authors` (`None`: a user of its own, so every N=50 run
-/// writes 50 new accounts, as the original's scenario does).
-fn payloads(n: usize, offset: usize, authors: Option<usize>) -> Result<Vec<u8>> {
+/// them after fetching), commits `offset..offset + n`.
+fn payloads(n: usize, offset: usize, authors: Authors) -> Result<Vec<u8>> {
     let template = fake::fixture("commit");
     let t0 = fake::base_time();
     let items: Vec<serde_json::Value> = (offset..offset + n)
@@ -63,7 +86,7 @@ fn payloads(n: usize, offset: usize, authors: Option<usize>) -> Result<Vec<u8>> 
             let mut c = template.clone();
             let sha = format!("{:040x}", 0xbe00_0000_0000u64 + i as u64);
             let at = fake::ts(t0 + chrono::Duration::seconds(i as i64));
-            let author = authors.map_or(i, |a| i % a);
+            let author = authors.of(i);
             let login = format!("dev{author}");
             c["sha"] = json!(sha);
             c["html_url"] = json!(format!("https://github.com/boostorg/bench/commit/{sha}"));
@@ -135,32 +158,46 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// N = 50 on every database in `dbs`, their runs interleaved (run r on
-/// each, then run r + 1; the order reversed every other round), so drift
-/// of a shared machine and the server's background work hit them alike:
-/// 5 warm-up runs (connections, statement and plan caches), then the
-/// median of 41 (a run takes milliseconds, so one noisy neighbour moves a
-/// median of a few runs); fresh commits each time.
+/// N = 50 on every database in `dbs`, in both author scenarios, all
+/// runs interleaved (run r of every database and scenario, then run r + 1;
+/// the order reversed every other round), so drift of a shared machine and
+/// the server's background work hit them alike: 5 warm-up runs
+/// (connections, statement and plan caches; the one author's account is
+/// created by the first), then the median of 41 (a run takes
+/// milliseconds, so one noisy neighbour moves a median of a few runs);
+/// fresh commits each time.
 async fn n50_interleaved(kind: Kind, dbs: &[&SyncDb]) -> Result<Vec<Row>> {
-    let mut samples = vec![Vec::new(); dbs.len()];
+    // (scenario, label suffix, first commit index of its runs)
+    let scenarios = [
+        (Authors::One, "", 1_000_000),
+        (Authors::EachNew, ", a new author per commit", 2_000_000),
+    ];
+    let cells: Vec<(usize, usize)> = (0..scenarios.len())
+        .flat_map(|s| (0..dbs.len()).map(move |d| (s, d)))
+        .collect();
+    let mut samples = vec![Vec::new(); cells.len()];
     for r in 0..N50_WARMUP + N50_RUNS {
-        let bytes = payloads(50, 1_000_000 + r * 50, None)?;
-        let mut order: Vec<usize> = (0..dbs.len()).collect();
+        let bytes: Vec<Vec<u8>> = scenarios
+            .iter()
+            .map(|(authors, _, first)| payloads(50, first + r * 50, *authors))
+            .collect::<Result<_>>()?;
+        let mut order: Vec<usize> = (0..cells.len()).collect();
         if r % 2 == 1 {
             order.reverse();
         }
-        for i in order {
+        for c in order {
+            let (s, d) = cells[c];
             let start = Instant::now();
-            sync(&dbs[i].store, &bytes).await?;
+            sync(&dbs[d].store, &bytes[s]).await?;
             if r >= N50_WARMUP {
-                samples[i].push(start.elapsed().as_secs_f64());
+                samples[c].push(start.elapsed().as_secs_f64());
             }
         }
     }
     let backend = backend_name(kind);
     let mut rows = Vec::new();
-    for (db, samples) in dbs.iter().zip(samples) {
-        let label = db.label;
+    for (&(s, d), samples) in cells.iter().zip(samples) {
+        let label = format!("{}{}", dbs[d].label, scenarios[s].1);
         let median = median(samples);
         rows.push(Row {
             bench: format!("github commit sync N=50 ({label})"),
@@ -187,7 +224,7 @@ async fn n_large(kind: Kind, quick: bool, db: &SyncDb) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     bdc_audit::flush(storage).await?;
     let n = if quick { 5_000 } else { 50_000 };
-    let bytes = payloads(n, 0, Some(500))?;
+    let bytes = payloads(n, 0, Authors::Cycle(500))?;
     let start = Instant::now();
     sync(store, &bytes).await?;
     let s = start.elapsed().as_secs_f64();
@@ -326,7 +363,7 @@ pub async fn resync(kind: Kind, quick: bool) -> Result<Vec<Row>> {
 fn client_share(kind: Kind) -> Result<Row> {
     let mut samples = Vec::new();
     for r in 0..N50_WARMUP + N50_RUNS {
-        let bytes = payloads(50, 1_000_000 + r * 50, None)?;
+        let bytes = payloads(50, 1_000_000 + r * 50, Authors::One)?;
         let start = Instant::now();
         let commits: Vec<Commit> = serde_json::from_slice(&bytes)?;
         let mut batch = Batch::default();

@@ -106,12 +106,12 @@ async fn main() -> Result<()> {
         }
     }
     println!(
-        "{:<44} {:<9} {:>10} {:>14}  unit",
+        "{:<62} {:<9} {:>10} {:>14}  unit",
         "benchmark", "backend", "size", "value"
     );
     for r in &rows {
         println!(
-            "{:<44} {:<9} {:>10} {:>14.2}  {}",
+            "{:<62} {:<9} {:>10} {:>14.2}  {}",
             r.bench, r.backend, r.size, r.value, r.unit
         );
     }
