@@ -16,7 +16,9 @@
 //!   so each resolves to one placeholder account). The N=50 headline rows
 //!   do the same with one GitHub account; rows marked "a new author per
 //!   commit" also write 50 new accounts per run, a heavier load than the
-//!   original's.
+//!   original's. The original replays the same 50 payloads in every
+//!   round, so after its first round it mostly updates commits it already
+//!   has; every run here writes new commits, which is heavier too.
 //! * **Re-sync of unchanged repos**: `github-activity --org boostorg`
 //!   against a local fake GitHub with 200 repositories (`--quick`: 50),
 //!   once to fill the database, then again: rate-limit points spent
@@ -160,7 +162,7 @@ fn median(mut samples: Vec<f64>) -> f64 {
 
 /// N = 50 on every database in `dbs`, in both author scenarios, all
 /// runs interleaved (run r of every database and scenario, then run r + 1;
-/// the order reversed every other round), so drift of a shared machine and
+/// the order rotated by one every round), so drift of a shared machine and
 /// the server's background work hit them alike: 5 warm-up runs
 /// (connections, statement and plan caches; the one author's account is
 /// created by the first), then the median of 41 (a run takes
@@ -181,11 +183,11 @@ async fn n50_interleaved(kind: Kind, dbs: &[&SyncDb]) -> Result<Vec<Row>> {
             .iter()
             .map(|(authors, _, first)| payloads(50, first + r * 50, *authors))
             .collect::<Result<_>>()?;
-        let mut order: Vec<usize> = (0..cells.len()).collect();
-        if r % 2 == 1 {
-            order.reverse();
-        }
-        for c in order {
+        // Rotate: over any len(cells) consecutive rounds every cell runs
+        // once in every position (first after building the payloads, last
+        // before the next round, ...).
+        let n = cells.len();
+        for c in (0..n).map(|k| (k + r) % n) {
             let (s, d) = cells[c];
             let start = Instant::now();
             sync(&dbs[d].store, &bytes[s]).await?;

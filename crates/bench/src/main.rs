@@ -105,13 +105,19 @@ async fn main() -> Result<()> {
             rows.extend(health::run(kind, args.quick).await?);
         }
     }
+    let w = rows
+        .iter()
+        .map(|r| r.bench.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(44);
     println!(
-        "{:<62} {:<9} {:>10} {:>14}  unit",
+        "{:<w$} {:<9} {:>10} {:>14}  unit",
         "benchmark", "backend", "size", "value"
     );
     for r in &rows {
         println!(
-            "{:<62} {:<9} {:>10} {:>14.2}  {}",
+            "{:<w$} {:<9} {:>10} {:>14.2}  {}",
             r.bench, r.backend, r.size, r.value, r.unit
         );
     }
