@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 
-use crate::checkpoints::{CheckpointWrite, UPSERT_SQL as CHECKPOINT_UPSERT_SQL};
+use crate::checkpoints::CheckpointWrite;
 use crate::pg_batch::{BatchResults, Part, PgBatch};
 use crate::{QueryContext, Result, Storage, StorageError, normalize_time, now, on_pool};
 
@@ -309,17 +309,13 @@ pub async fn upsert_in_tx(
                 count_revisions(&mut counts, chunk.len(), &revisions);
             }
             if let Some(cp) = checkpoint {
-                sqlx::query(CHECKPOINT_UPSERT_SQL.as_str())
-                    .bind(cp.collector)
-                    .bind(cp.scope)
-                    .bind(cp.state.checkpoint_token())
-                    .bind(cp.state.human_readable_marker())
-                    .bind(Json(cp.state.extras()))
-                    .bind(cp.run_id)
-                    .bind(stamp)
-                    .execute(&mut **t)
-                    .await
-                    .ctx("writing a checkpoint with its data")?;
+                crate::checkpoints::write_in_tx(
+                    tx,
+                    cp,
+                    stamp,
+                    "writing a checkpoint with its data",
+                )
+                .await?;
             }
             counts
         }

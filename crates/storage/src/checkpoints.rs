@@ -65,6 +65,28 @@ pub fn push_pg(
     Ok(batch.push_unreported(sql, "writing a checkpoint with its data"))
 }
 
+/// Upsert `cp` (stamped `stamp`) in the caller's open transaction, as one
+/// statement of its own (PostgreSQL batches use [`push_pg`] instead).
+pub(crate) async fn write_in_tx(
+    tx: &mut crate::Tx,
+    cp: &CheckpointWrite<'_>,
+    stamp: chrono::DateTime<chrono::Utc>,
+    what: &'static str,
+) -> Result<()> {
+    crate::on_tx!(tx, t => sqlx::query(UPSERT_SQL.as_str())
+        .bind(cp.collector)
+        .bind(cp.scope)
+        .bind(cp.state.checkpoint_token())
+        .bind(cp.state.human_readable_marker())
+        .bind(Json(cp.state.extras()))
+        .bind(cp.run_id)
+        .bind(stamp)
+        .execute(&mut **t)
+        .await
+        .map(|_| ())
+        .ctx(what))
+}
+
 impl CheckpointStore<'_> {
     pub async fn get(&self, collector: &str, scope: &str) -> Result<Option<IncrementalState>> {
         on_pool!(self.storage, p => {
@@ -95,18 +117,9 @@ impl CheckpointStore<'_> {
 
     /// Write a checkpoint on its own (no data with it).
     pub async fn put(&self, write: &CheckpointWrite<'_>) -> Result<()> {
-        crate::in_write_tx!(self.storage, "writing a checkpoint", p => sqlx::query(UPSERT_SQL.as_str())
-            .bind(write.collector)
-            .bind(write.scope)
-            .bind(write.state.checkpoint_token())
-            .bind(write.state.human_readable_marker())
-            .bind(Json(write.state.extras()))
-            .bind(write.run_id)
-            .bind(now())
-            .execute(p)
-            .await
-            .map(|_| ()));
-        Ok(())
+        let mut tx = self.storage.begin().await?;
+        write_in_tx(&mut tx, write, now(), "writing a checkpoint").await?;
+        tx.commit().await
     }
 
     /// Forget a checkpoint (the next run starts from scratch).
