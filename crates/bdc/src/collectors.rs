@@ -1,5 +1,5 @@
 //! The collectors this build provides. Adding one: implement
-//! `bdc_collector::Collector` in `crates/collector-<name>` and register it
+//! `bdc_collector::Collector` in `crates/collectors/<name>` and register it
 //! here (its stable name must be in `bdc_collector::CATALOG`).
 
 use std::sync::Arc;

@@ -24,7 +24,7 @@
 //!   once to fill the database, then again: rate-limit points spent
 //!   (target 0: every request conditional) and wall time.
 
-#[path = "../../collector-github/tests/common/fake.rs"]
+#[path = "../../collectors/github/tests/common/fake.rs"]
 #[allow(dead_code, clippy::all)]
 mod fake;
 

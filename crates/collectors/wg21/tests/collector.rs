@@ -21,7 +21,7 @@ const EXAMPLE_ENTRIES: u64 = 40;
 const EXAMPLE_RECORDS: u64 = 38;
 
 fn example_index() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/wg21/index.json")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../examples/wg21/index.json")
 }
 
 fn example_json() -> serde_json::Map<String, Value> {
