@@ -19,6 +19,9 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "BDC_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// More log lines on stderr: -v info, -vv debug, -vvv trace (BDC_LOG adds EnvFilter directives).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -56,6 +59,10 @@ pub enum Command {
     Audit(crate::cmd_audit::AuditArgs),
     /// Commit greenness: ingest, drain, status, last-green, is-green, history.
     Greenness(crate::cmd_greenness::GreennessArgs),
+    /// Print shell completions: `bdc completions bash > /etc/bash_completion.d/bdc`.
+    Completions(crate::cmd_cli::CompletionsArgs),
+    /// Print the man page (roff): `bdc manpage > bdc.1`.
+    Manpage,
 }
 
 #[derive(Debug, Args)]
@@ -66,9 +73,13 @@ pub struct MigrateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
+    /// Print help (with a collector: that collector's own flags).
+    #[arg(short = 'h', long = "help")]
+    pub help: bool,
     /// Collector name (e.g. wg21-papers) or an original command name (e.g. run_wg21_paper_tracker).
-    pub collector: String,
+    pub collector: Option<String>,
     /// Arguments for the collector (see `bdc run <collector> --help`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,

@@ -40,6 +40,12 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
 }
 
 pub async fn dispatch(command: Command) -> Result<ExitCode> {
+    // Needs no configuration (works with a broken .env or no database).
+    match command {
+        Command::Completions(args) => return crate::cmd_cli::completions(args),
+        Command::Manpage => return crate::cmd_cli::manpage(),
+        _ => {}
+    }
     let config = Arc::new(load_config()?);
     match command {
         Command::Migrate(args) => migrate(&config, args).await,
@@ -54,6 +60,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Jobs(args) => crate::cmd_daemon::jobs(&config, args).await,
         Command::Audit(args) => crate::cmd_audit::run(&config, args).await,
         Command::Greenness(args) => crate::cmd_greenness::run(&config, args).await,
+        Command::Completions(_) | Command::Manpage => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -152,12 +159,16 @@ fn known_names() -> String {
 }
 
 async fn run(config: Arc<Config>, args: RunArgs) -> Result<ExitCode> {
+    let (collector, args) = match crate::cmd_cli::precheck_run(args) {
+        crate::cmd_cli::RunPrecheck::Run { collector, args } => (collector, args),
+        crate::cmd_cli::RunPrecheck::Exit(code) => return Ok(code),
+    };
     let storage = connect_ready(&config).await?;
     let runner = runner(config, storage.clone());
     let report = runner
         .run(&RunRequest {
-            command: args.collector.clone(),
-            args: args.args,
+            command: collector,
+            args,
             schedule_group: None,
             slot_task: None,
         })

@@ -4,6 +4,7 @@
 
 mod cli;
 mod cmd_audit;
+mod cmd_cli;
 mod cmd_daemon;
 mod cmd_greenness;
 mod collectors;
@@ -12,26 +13,11 @@ mod output;
 mod schema;
 mod sections;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, LogFormat};
-
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("BDC_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
-}
+use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     // .env is optional; a malformed one is reported, not ignored.
@@ -40,8 +26,12 @@ fn main() -> ExitCode {
         Err(e) if e.not_found() => None,
         Err(e) => Some(e),
     };
-    let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let cli = Cli::parse_from(cmd_cli::rewrite_help_run(std::env::args().collect()));
+    let long_running = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Worker(_) | Command::Scheduler(_)
+    );
+    cmd_cli::init_logging(cli.log_format, cli.verbose, long_running);
     if let Some(e) = dotenv_error {
         eprintln!("error: cannot load .env: {e}");
         return ExitCode::from(2);

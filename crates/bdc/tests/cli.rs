@@ -175,9 +175,14 @@ async fn failures_are_classified_and_recorded(kind: Kind) {
     assert!(err.contains("failed"), "{err}");
     // An unreachable server: network.
     env.bdc().args(["run", "wg21-papers"]).assert().code(1);
-    // Bad collector argument: config.
+    // A wrong flag: a usage error (exit 2), nothing recorded.
     env.bdc()
         .args(["run", "wg21-papers", "--bogus"])
+        .assert()
+        .code(2);
+    // A flag that parses but a value the collector refuses: config.
+    env.bdc()
+        .args(["run", "wg21-papers", "--index", " "])
         .assert()
         .code(1);
     let runs = env.stdout(&["runs", "--format", "json"]);

@@ -65,6 +65,13 @@ pub trait Collector: Send + Sync {
     /// `config` error naming what is wrong.
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError>;
 
+    /// The collector's flags (e.g. `<Args as clap::CommandFactory>::command()`),
+    /// for `bdc run <name> --help`, usage errors and `run-scheduled --strict`.
+    /// `None`: the arguments are only checked by [`Self::validate_config`].
+    fn args_command(&self) -> Option<clap::Command> {
+        None
+    }
+
     /// Do the work: fetch, parse, store. Must be incremental and idempotent.
     async fn collect(&self, ctx: &CollectContext) -> Result<TrackerResult, BoxError>;
 

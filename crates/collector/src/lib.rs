@@ -13,11 +13,14 @@
 //! (`crates/collector-<name>`), then register it in the binary's
 //! `collectors.rs`. If the name is new, add it to [`registry::CATALOG`].
 
+pub mod args;
 pub mod contract;
+pub mod progress;
 pub mod registry;
 pub mod runner;
 pub mod scheduled;
 
+pub use args::{ArgsCheck, check_args};
 pub use contract::{CollectContext, Collector, CollectorFailure, Phase};
 pub use registry::{CATALOG, CatalogEntry, Lookup, Registry};
 pub use runner::{RunReport, RunRequest, Runner, RunnerError};

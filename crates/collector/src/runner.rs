@@ -9,7 +9,7 @@ use bdc_storage::runs::{NewRun, RunOutcome, RunStatus};
 use bdc_storage::{Storage, StorageError};
 use tracing::Instrument;
 
-use crate::{CollectContext, Lookup, Phase, Registry};
+use crate::{ArgsCheck, CollectContext, Lookup, Phase, Registry};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -69,6 +69,77 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// Check `args` against the flags of the collector `command` names
+    /// ([`ArgsCheck::Unchecked`] for unknown or not-available names).
+    pub fn check_args(&self, command: &str, args: &[String]) -> ArgsCheck {
+        match self.registry.lookup(command) {
+            Lookup::Available(c) => crate::args::check_args(&*c, args),
+            Lookup::NotAvailable { .. } | Lookup::Unknown => ArgsCheck::Unchecked,
+        }
+    }
+
+    /// Record a run of `req` that failed before it started because its
+    /// arguments are wrong (a schedule's `args`): status `failed`, category
+    /// `config`, phase `validate_config`, `error` = `message`.
+    pub async fn record_args_failure(
+        &self,
+        req: &RunRequest,
+        message: &str,
+    ) -> Result<RunReport, RunnerError> {
+        let Lookup::Available(collector) = self.registry.lookup(&req.command) else {
+            return self.run(req).await;
+        };
+        let name = collector.name();
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let storage = self
+            .storage
+            .with_actor(&bdc_core::Actor::job(name, run_id.as_str()));
+        storage
+            .runs()
+            .start(&NewRun {
+                run_id: &run_id,
+                collector: name,
+                command: &req.command,
+                schedule_group: req.schedule_group.as_deref(),
+                args: &req.args,
+                worker_id: self.worker_id.as_deref(),
+                slot_task: req.slot_task.as_deref(),
+            })
+            .await?;
+        let category = FailureCategory::Config;
+        tracing::error!(
+            collector = name,
+            run_id = %run_id,
+            collector_phase = Phase::Validate.as_str(),
+            failure_category = category.as_str(),
+            error = %message,
+            "collector failed"
+        );
+        storage
+            .runs()
+            .finish(
+                &run_id,
+                &RunOutcome {
+                    status: RunStatus::Failed,
+                    failure_category: Some(category),
+                    error: Some(message.to_owned()),
+                    counts: Default::default(),
+                },
+            )
+            .await?;
+        metrics::counter!("bdc_collector_failures_total", "collector" => name, "failure_category" => category.as_str())
+            .increment(1);
+        metrics::counter!("bdc_collector_runs_total", "collector" => name, "status" => "failed")
+            .increment(1);
+        Ok(RunReport::Failed {
+            run_id,
+            collector: name,
+            phase: Phase::Validate,
+            category,
+            error: message.to_owned(),
+        })
+    }
+
     pub async fn run(&self, req: &RunRequest) -> Result<RunReport, RunnerError> {
         let run_id = uuid::Uuid::new_v4().to_string();
         let new_run = |collector: &'static str| NewRun {
@@ -97,7 +168,9 @@ impl Runner {
                     "collector `{name}` (invoked as `{}`) is not available in this build",
                     req.command
                 );
-                tracing::warn!(collector = name, command = %req.command, "{message}");
+                // The run record and the CLI's summary say it; a log line
+                // only with -v.
+                tracing::info!(collector = name, command = %req.command, "{message}");
                 job_storage(name)
                     .runs()
                     .record_not_available(&new_run(name), &message)

@@ -11,8 +11,12 @@
 //!   release slots do not touch a group's freshness.
 //! * **Strict** (`--strict` or `BOOST_COLLECTOR_SCHEDULE_STRICT=true`):
 //!   before anything runs, every enabled task of the selected groups must
-//!   name a collector this build provides; otherwise nothing runs and the
-//!   unknown / not-available commands are listed with file and line. Any
+//!   name a collector this build provides and its `args` must parse with
+//!   that collector's flags; otherwise nothing runs and the unknown /
+//!   not-available commands and wrong args are listed with file and line.
+//! * A task whose `args` do not parse with its collector's flags is
+//!   recorded as a failed run (category `config`) whose error names the
+//!   schedule file and line; the collector is not started. Any
 //!   failed task makes the command exit non-zero.
 //! * **Non-strict** (default): unknown commands are skipped with a warning;
 //!   known-but-not-available ones are recorded as `not_available` runs
@@ -21,7 +25,7 @@
 
 use bdc_schedule::{Due, DueContext, Schedule, ScheduleKind, Task};
 
-use crate::{Lookup, RunReport, RunRequest, Runner, RunnerError};
+use crate::{ArgsCheck, Lookup, RunReport, RunRequest, Runner, RunnerError};
 
 /// Options of one `run-scheduled` invocation.
 #[derive(Debug, Clone)]
@@ -81,6 +85,25 @@ pub enum ScheduledError {
     Runner(#[from] RunnerError),
 }
 
+/// One line saying what is wrong with a task's args, if anything (asking
+/// for help in a schedule is wrong too: nobody reads it).
+fn args_problem(check: &ArgsCheck) -> Option<String> {
+    match check {
+        ArgsCheck::Ok | ArgsCheck::Unchecked => None,
+        ArgsCheck::Help(_) => {
+            Some("asks for help (--help/-h), which a scheduled task cannot use".into())
+        }
+        ArgsCheck::Invalid(message) => Some(
+            message
+                .lines()
+                .next()
+                .unwrap_or(message)
+                .trim_start_matches("error: ")
+                .to_owned(),
+        ),
+    }
+}
+
 fn task_args(task: &Task) -> Vec<String> {
     task.args.clone()
 }
@@ -115,7 +138,16 @@ pub async fn run_scheduled(
         for group in &groups {
             for task in group.tasks.iter().filter(|t| t.enabled) {
                 match runner.registry.lookup(&task.command) {
-                    Lookup::Available(_) => {}
+                    Lookup::Available(c) => {
+                        if let Some(problem) =
+                            args_problem(&crate::args::check_args(&*c, &task.args))
+                        {
+                            problems.push(format!(
+                                "{}:{}: groups.{}: command `{}`: args {:?}: {problem}",
+                                opts.file_label, task.line, group.id, task.command, task.args
+                            ));
+                        }
+                    }
                     Lookup::NotAvailable { name } => problems.push(format!(
                         "{}:{}: groups.{}: command `{}` (collector `{name}`) is not available in this build",
                         opts.file_label, task.line, group.id, task.command
@@ -191,7 +223,18 @@ pub async fn run_scheduled(
                         schedule_group: Some(group.id.clone()),
                         slot_task,
                     };
-                    let run = match runner.run(&req).await {
+                    let checked = runner.check_args(&task.command, &req.args);
+                    let run = match args_problem(&checked) {
+                        Some(problem) => {
+                            let message = format!(
+                                "{}:{}: groups.{}: command `{}`: args {:?}: {problem}",
+                                opts.file_label, task.line, group.id, task.command, req.args
+                            );
+                            runner.record_args_failure(&req, &message).await
+                        }
+                        None => runner.run(&req).await,
+                    };
+                    let run = match run {
                         Ok(run) => run,
                         Err(e) => {
                             if let Some(id) = group_run {

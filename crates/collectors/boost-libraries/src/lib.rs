@@ -214,6 +214,10 @@ impl Collector for BoostLibrariesCollector {
         NAME
     }
 
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<BoostArgs as clap::CommandFactory>::command())
+    }
+
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         BoostArgs::parse_args(&ctx.args).map_err(BoostLibrariesError::into_box)?;
         Ok(())
@@ -359,7 +363,7 @@ fn progress_bar(ctx: &CollectContext, len: u64) -> indicatif::ProgressBar {
     if !ctx.interactive {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(len);
+    let bar = bdc_collector::progress::add(indicatif::ProgressBar::new(len));
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} releases {msg}")
     {

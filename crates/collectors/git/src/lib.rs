@@ -261,6 +261,10 @@ impl Collector for GitHistoryCollector {
         NAME
     }
 
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<GitArgs as clap::CommandFactory>::command())
+    }
+
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         GitArgs::parse_args(&ctx.args).map_err(GitHistoryError::into_box)?;
         Ok(())
@@ -504,7 +508,7 @@ async fn collect_ref(
     });
     let mut held: Option<Vec<Commit>> = None;
     let bar = ctx.interactive.then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
+        let bar = bdc_collector::progress::add(indicatif::ProgressBar::new_spinner());
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "git-history {spinner} {pos} commits {per_sec} {msg}",
         ) {

@@ -122,6 +122,10 @@ impl Collector for GithubCollector {
         self.profile.name
     }
 
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<args::GithubArgs as clap::CommandFactory>::command())
+    }
+
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         self.profile
             .settings(&ctx.args)

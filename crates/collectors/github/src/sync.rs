@@ -128,7 +128,7 @@ impl<'a> Run<'a> {
         interactive: bool,
     ) -> Self {
         let bar = interactive.then(|| {
-            let bar = indicatif::ProgressBar::new(0);
+            let bar = bdc_collector::progress::add(indicatif::ProgressBar::new(0));
             if let Ok(style) =
                 indicatif::ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} repos {msg}")
             {

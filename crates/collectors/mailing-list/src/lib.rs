@@ -147,6 +147,10 @@ impl Collector for MailingListCollector {
         NAME
     }
 
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<MailArgs as clap::CommandFactory>::command())
+    }
+
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         MailArgs::parse_args(&ctx.args).map_err(MailError::into_box)?;
         Ok(())
@@ -398,7 +402,7 @@ pub async fn ingest_stream<R: BufRead + Send + 'static>(
 
 /// A message counter on an interactive terminal.
 fn spinner(list: &str, origin: &Path) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new_spinner();
+    let bar = bdc_collector::progress::add(indicatif::ProgressBar::new_spinner());
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "mailing-list {spinner} {pos} messages {per_sec} {msg}",
     ) {

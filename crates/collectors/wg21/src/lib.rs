@@ -67,6 +67,10 @@ impl Collector for Wg21PapersCollector {
         NAME
     }
 
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<source::Wg21Args as clap::CommandFactory>::command())
+    }
+
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         let args = Wg21Args::parse_args(&ctx.args).map_err(Wg21Error::into_box)?;
         if !args.from_archive {
@@ -325,7 +329,7 @@ async fn store_records(
 }
 
 fn progress_bar(len: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
+    let bar = bdc_collector::progress::add(indicatif::ProgressBar::new(len));
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("wg21-papers {bar:40} {pos}/{len} batches {msg}")
     {
