@@ -49,6 +49,7 @@ use sha2::{Digest, Sha256};
 
 mod error;
 pub mod hyperkitty;
+pub mod legacy;
 pub mod mbox;
 pub mod parse;
 pub mod store;

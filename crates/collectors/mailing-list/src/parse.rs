@@ -47,6 +47,15 @@ pub struct ParsedMessage {
     pub content_hash: String,
     /// What is wrong with it (empty when well-formed).
     pub malformed: Vec<&'static str>,
+    /// `Reply-To:` addresses (lowercased; pipermail obfuscation undone).
+    pub reply_to: Vec<String>,
+    /// `Cc:` addresses (lowercased; pipermail obfuscation undone).
+    pub cc: Vec<String>,
+    /// Charset fallbacks used (e.g. `headers=windows-1252 (last_resort)`),
+    /// empty when every byte was declared or UTF-8.
+    pub charset_fallback: Vec<String>,
+    /// The sender address was pipermail-obfuscated (`local at domain`).
+    pub from_deobfuscated: bool,
 }
 
 impl ParsedMessage {
@@ -116,6 +125,51 @@ fn from_line_date(from_line: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.and_utc())
 }
 
+/// `(email, display name)`.
+type EmailName = (Option<String>, Option<String>);
+
+/// Addresses of an address header: parsed, or (pipermail) de-obfuscated
+/// from the raw value first. Returns `(email, name)` pairs and whether
+/// de-obfuscation was needed.
+fn addresses(
+    msg: &mail_parser::Message<'_>,
+    header: &str,
+    parsed: Option<&mail_parser::Address<'_>>,
+) -> (Vec<EmailName>, bool) {
+    let direct: Vec<_> = parsed
+        .map(|a| {
+            a.iter()
+                .map(|x| (non_empty(x.address()), non_empty(x.name())))
+                .collect()
+        })
+        .unwrap_or_default();
+    if direct.iter().any(|(e, _)| e.is_some()) {
+        return (direct, false);
+    }
+    let Some(fixed) = msg
+        .header_raw(header)
+        .and_then(|raw| crate::legacy::deobfuscate(raw.trim()))
+    else {
+        return (direct, false);
+    };
+    let mini = format!("From: {fixed}\r\n\r\n");
+    let again = MessageParser::default()
+        .parse(mini.as_bytes())
+        .and_then(|m| {
+            m.from().map(|a| {
+                a.iter()
+                    .map(|x| (non_empty(x.address()), non_empty(x.name())))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .unwrap_or_default();
+    if again.iter().any(|(e, _)| e.is_some()) {
+        (again, true)
+    } else {
+        (direct, false)
+    }
+}
+
 /// Parse one raw message. Never fails: problems go to `malformed`.
 pub fn parse_message(raw: &RawMessage) -> ParsedMessage {
     let content_hash = format!("sha256:{}", hex::encode(Sha256::digest(&raw.bytes)));
@@ -123,11 +177,18 @@ pub fn parse_message(raw: &RawMessage) -> ParsedMessage {
     if raw.truncated {
         malformed.push("truncated");
     }
-    let parsed = MessageParser::default().parse(&raw.bytes[..]);
+    let (bytes, charset_fallback) = match crate::legacy::repair_charsets(&raw.bytes) {
+        Some((b, f)) => (
+            std::borrow::Cow::Owned(b),
+            f.iter().map(ToString::to_string).collect(),
+        ),
+        None => (std::borrow::Cow::Borrowed(&raw.bytes[..]), Vec::new()),
+    };
+    let parsed = MessageParser::default().parse(&bytes[..]);
     let Some(msg) = parsed.filter(|m| !m.headers().is_empty()) else {
         malformed.push("unparseable");
         let id = format!("{}@bdc.invalid", content_hash.replace(':', "-"));
-        let text = String::from_utf8_lossy(&raw.bytes).into_owned();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         return ParsedMessage {
             thread_root: id.clone(),
             message_id: id,
@@ -143,6 +204,10 @@ pub fn parse_message(raw: &RawMessage) -> ParsedMessage {
             size_bytes: raw.bytes.len() as u64,
             content_hash,
             malformed,
+            reply_to: Vec::new(),
+            cc: Vec::new(),
+            charset_fallback,
+            from_deobfuscated: false,
         };
     };
 
@@ -167,9 +232,19 @@ pub fn parse_message(raw: &RawMessage) -> ParsedMessage {
             from_line_date(&raw.from_line)
         }
     };
-    let from = msg.from().and_then(|a| a.first());
-    let from_email = from.and_then(|a| non_empty(a.address()));
-    let from_name = from.and_then(|a| non_empty(a.name()));
+    let (from, from_deobfuscated) = addresses(&msg, "From", msg.from());
+    let from = from.into_iter().next();
+    let from_email = from.as_ref().and_then(|(e, _)| e.clone());
+    let from_name = from.and_then(|(_, n)| n);
+    let emails = |header: &str, parsed| {
+        addresses(&msg, header, parsed)
+            .0
+            .into_iter()
+            .filter_map(|(e, _)| e.map(|e| e.to_lowercase()))
+            .collect::<Vec<_>>()
+    };
+    let reply_to = emails("Reply-To", msg.reply_to());
+    let cc = emails("Cc", msg.cc());
     if from_email.is_none() {
         malformed.push("no_from");
     }
@@ -208,6 +283,10 @@ pub fn parse_message(raw: &RawMessage) -> ParsedMessage {
         size_bytes: raw.bytes.len() as u64,
         content_hash,
         malformed,
+        reply_to,
+        cc,
+        charset_fallback,
+        from_deobfuscated,
     }
 }
 

@@ -104,14 +104,7 @@ fn external_id(list: &str, message_id: &str) -> String {
 /// The activity record of a message (`None` without any date).
 pub fn activity_record(list: &str, m: &ParsedMessage) -> Option<ActivityRecord> {
     let at = m.sent_at?;
-    let mut rec = ActivityRecord::new(
-        SOURCE_SYSTEM,
-        external_id(list, &m.message_id),
-        at,
-        "message",
-    )
-    .ok()?
-    .with_payload(json!({
+    let mut payload = json!({
         "list": list,
         "message_id": m.message_id,
         "thread_root": m.thread_root,
@@ -120,7 +113,29 @@ pub fn activity_record(list: &str, m: &ParsedMessage) -> Option<ActivityRecord> 
         "attachments": m.attachments,
         "size_bytes": m.size_bytes,
         "malformed": m.malformed,
-    }))
+    });
+    if let Some(obj) = payload.as_object_mut() {
+        if !m.reply_to.is_empty() {
+            obj.insert("reply_to".into(), json!(m.reply_to));
+        }
+        if !m.cc.is_empty() {
+            obj.insert("cc".into(), json!(m.cc));
+        }
+        if !m.charset_fallback.is_empty() {
+            obj.insert("charset_fallback".into(), json!(m.charset_fallback));
+        }
+        if m.from_deobfuscated {
+            obj.insert("from_deobfuscated".into(), json!(true));
+        }
+    }
+    let mut rec = ActivityRecord::new(
+        SOURCE_SYSTEM,
+        external_id(list, &m.message_id),
+        at,
+        "message",
+    )
+    .ok()?
+    .with_payload(payload)
     .ok()?;
     if let Some(s) = &m.subject {
         rec = rec.with_title(s.clone());
