@@ -54,6 +54,8 @@ pub const IGNORED_VARS: &[&str] = &[
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 /// The WG21 paper index served by wg21.link.
 pub const DEFAULT_WG21_INDEX_URL: &str = "https://wg21.link/index.json";
+/// The Boost list server's HyperKitty root (the `mailing-list` default).
+pub const DEFAULT_MAILING_LIST_ARCHIVE_URL: &str = "https://lists.boost.org/archives";
 /// Default schedule file, relative to the working directory.
 pub const DEFAULT_SCHEDULE_YAML: &str = "config/boost_collector_schedule.yaml";
 
@@ -115,6 +117,9 @@ pub struct Config {
     pub github_api_url: Url,
     /// `BDC_WG21_INDEX_URL`; default the public wg21.link index.
     pub wg21_index_url: String,
+    /// `BDC_MAILING_LIST_ARCHIVE_URL`: the HyperKitty root `bdc run
+    /// mailing-list` reads with no arguments; default lists.boost.org's.
+    pub mailing_list_archive_url: String,
     /// `BOOST_COLLECTOR_SCHEDULE_YAML`.
     pub schedule_yaml: PathBuf,
     /// `BOOST_COLLECTOR_SCHEDULE_STRICT`.
@@ -167,6 +172,13 @@ impl Config {
         };
         let wg21_index_url =
             get("BDC_WG21_INDEX_URL").unwrap_or_else(|| DEFAULT_WG21_INDEX_URL.into());
+        let mailing_list_archive_url = match get("BDC_MAILING_LIST_ARCHIVE_URL") {
+            Some(v) => parse_http_url("BDC_MAILING_LIST_ARCHIVE_URL", &v)?
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            None => DEFAULT_MAILING_LIST_ARCHIVE_URL.into(),
+        };
         let bind = match get("BDC_BIND") {
             Some(v) => v.trim().parse::<SocketAddr>().map_err(|e| ConfigError {
                 var: "BDC_BIND",
@@ -251,6 +263,7 @@ impl Config {
             github_token_write: get("GITHUB_TOKEN_WRITE").map(|v| Secret::new(v.trim())),
             github_api_url,
             wg21_index_url,
+            mailing_list_archive_url,
             schedule_yaml: PathBuf::from(
                 get("BOOST_COLLECTOR_SCHEDULE_YAML")
                     .unwrap_or_else(|| DEFAULT_SCHEDULE_YAML.into()),

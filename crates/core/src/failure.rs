@@ -142,6 +142,60 @@ pub struct HttpStatusError {
 /// implies a specific category wins, so a wrapper that knows better (a
 /// [`Categorized`]) overrides what it wraps. Unrecognised chains are
 /// [`FailureCategory::Unknown`].
+/// The category of a failed `git` command (fetch, clone, ls-remote, ...)
+/// from its stderr: a remote that cannot be reached is `network` (or
+/// `timeout`), refused credentials `auth`, a missing repository or ref
+/// `not_found`; anything else is git itself failing: `command`.
+pub fn classify_git_stderr(stderr: &str) -> FailureCategory {
+    let s = stderr.to_ascii_lowercase();
+    let any = |needles: &[&str]| needles.iter().any(|n| s.contains(n));
+    if any(&["timed out", "timeout"]) {
+        FailureCategory::Timeout
+    } else if any(&[
+        "authentication failed",
+        "could not read username",
+        "could not read password",
+        "permission denied (publickey",
+        "http 401",
+        "http 403",
+        "the requested url returned error: 401",
+        "the requested url returned error: 403",
+    ]) {
+        FailureCategory::Auth
+    } else if any(&[
+        "repository not found",
+        "does not appear to be a git repository",
+        "the requested url returned error: 404",
+        "couldn't find remote ref",
+        "not found",
+    ]) && !any(&["could not resolve host"])
+    {
+        FailureCategory::NotFound
+    } else if any(&[
+        "could not resolve host",
+        "could not resolve hostname",
+        "failed to connect",
+        "connection refused",
+        "connection reset",
+        "network is unreachable",
+        "no route to host",
+        "unable to access",
+        "could not read from remote repository",
+        "the remote end hung up unexpectedly",
+        "early eof",
+        "rpc failed",
+        "ssl",
+        "gnutls",
+        "the requested url returned error: 5",
+        "unable to connect",
+        "temporary failure in name resolution",
+    ]) {
+        FailureCategory::Network
+    } else {
+        FailureCategory::Command
+    }
+}
+
 pub fn classify_failure(err: &(dyn StdError + 'static)) -> FailureCategory {
     let mut current: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = current {
@@ -235,6 +289,47 @@ fn classify_io(io: &io::Error) -> Option<FailureCategory> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn git_fetch_failures() {
+        for (stderr, cat) in [
+            (
+                "fatal: unable to access 'https://nope.invalid/x.git/': Could not resolve host: nope.invalid",
+                FailureCategory::Network,
+            ),
+            (
+                "fatal: unable to access 'http://127.0.0.1:9/x.git/': Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server",
+                FailureCategory::Network,
+            ),
+            (
+                "ssh: connect to host example.org port 22: Connection refused\nfatal: Could not read from remote repository.",
+                FailureCategory::Network,
+            ),
+            (
+                "fatal: unable to access 'https://x/': Operation timed out after 300000 milliseconds",
+                FailureCategory::Timeout,
+            ),
+            (
+                "remote: Repository not found.\nfatal: repository 'https://github.com/a/b/' not found",
+                FailureCategory::NotFound,
+            ),
+            (
+                "fatal: '/tmp/nope' does not appear to be a git repository",
+                FailureCategory::NotFound,
+            ),
+            (
+                "fatal: Authentication failed for 'https://github.com/a/b/'",
+                FailureCategory::Auth,
+            ),
+            ("fatal: bad object HEAD", FailureCategory::Command),
+            (
+                "error: cannot lock ref 'refs/heads/x'",
+                FailureCategory::Command,
+            ),
+        ] {
+            assert_eq!(classify_git_stderr(stderr), cat, "{stderr}");
+        }
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("outer: {0}")]

@@ -12,5 +12,7 @@ pub mod failure;
 pub mod protocol;
 
 pub use actor::Actor;
-pub use failure::{BoxError, Categorized, FailureCategory, HttpStatusError, classify_failure};
+pub use failure::{
+    BoxError, Categorized, FailureCategory, HttpStatusError, classify_failure, classify_git_stderr,
+};
 pub use protocol::{ActivityRecord, IncrementalState, ProtocolError, TrackerResult};

@@ -96,6 +96,16 @@ impl GitHistoryError {
             GitHistoryError::NoRef { .. } => Some(FailureCategory::NotFound),
             GitHistoryError::Record(_) => Some(FailureCategory::Parse),
             GitHistoryError::Git(GitError::Spawn { .. }) => Some(FailureCategory::Config),
+            // A fetch from a remote that cannot be reached is `network`
+            // (or timeout/auth/not_found), as for HTTP; git itself failing
+            // is `command`.
+            GitHistoryError::Git(GitError::Failed { args, stderr, .. })
+                if ["fetch", "clone", "ls-remote", "remote"]
+                    .iter()
+                    .any(|c| args.split_whitespace().next() == Some(*c)) =>
+            {
+                Some(bdc_core::classify_git_stderr(stderr))
+            }
             GitHistoryError::Git(_) => Some(FailureCategory::Command),
             _ => None,
         };

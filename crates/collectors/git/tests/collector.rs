@@ -309,7 +309,13 @@ async fn bad_input_is_classified() {
         .run(&env.ctx(&["--repo", "/nonexistent/repo"]))
         .await
         .unwrap_err();
-    assert_eq!(err.category, bdc_core::FailureCategory::Command, "{err}");
+    assert_eq!(err.category, bdc_core::FailureCategory::NotFound, "{err}");
+    // A remote that cannot be reached: network, as for HTTP.
+    let err = GitHistoryCollector
+        .run(&env.ctx(&["--repo", "http://127.0.0.1:9/x.git"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.category, bdc_core::FailureCategory::Network, "{err}");
     let src = source_repo();
     let err = GitHistoryCollector
         .run(&env.ctx(&["--repo", src.path().to_str().unwrap(), "--ref", "nope"]))

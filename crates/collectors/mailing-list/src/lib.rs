@@ -52,6 +52,7 @@ pub mod hyperkitty;
 pub mod legacy;
 pub mod mbox;
 pub mod parse;
+pub mod pipermail;
 pub mod store;
 
 pub use error::MailError;
@@ -64,6 +65,13 @@ use store::BatchCounts;
 
 /// Stable collector name.
 pub const NAME: &str = "mailing-list";
+/// The lists collected with no arguments (the original's default): the
+/// Boost developers', users' and announcement lists.
+pub const DEFAULT_LISTS: [&str; 3] = [
+    "boost@lists.boost.org",
+    "boost-users@lists.boost.org",
+    "boost-announce@lists.boost.org",
+];
 /// Messages per write transaction.
 pub const BATCH_SIZE: usize = 1000;
 
@@ -73,15 +81,26 @@ pub const BATCH_SIZE: usize = 1000;
 pub struct MailArgs {
     /// mbox files or directories of them (`*.mbox`, `*.mbx`, `*.txt`,
     /// and the same gzip-compressed `*.gz`), read in name order.
-    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "archive_url")]
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = ["archive_url", "pipermail_url"])]
     pub mbox: Vec<PathBuf>,
     /// The list name (required with --archive-url: the list address, e.g.
     /// boost@lists.boost.org; for --mbox it defaults to each file's stem).
     #[arg(long)]
     pub list: Option<String>,
     /// HyperKitty root URL, e.g. https://lists.boost.org/archives.
-    #[arg(long, value_name = "URL", requires = "list")]
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "list",
+        conflicts_with = "pipermail_url"
+    )]
     pub archive_url: Option<String>,
+    /// Mailman 2 / pipermail archive root whose index page links the
+    /// monthly `YYYY-Month.txt.gz` files, e.g.
+    /// https://lists.boost.org/Archives/boost/ (--list defaults to its last
+    /// path segment).
+    #[arg(long, value_name = "URL")]
+    pub pipermail_url: Option<String>,
     /// First month to fetch (YYYY-MM).
     #[arg(long, value_name = "YYYY-MM")]
     pub since: Option<String>,
@@ -93,7 +112,7 @@ pub struct MailArgs {
     pub full: bool,
     /// Re-parse the archived exports under WORKSPACE_DIR/raw/mailing-list
     /// instead of fetching (no network).
-    #[arg(long, requires = "archive_url")]
+    #[arg(long)]
     pub from_archive: bool,
 }
 
@@ -103,9 +122,10 @@ impl MailArgs {
             .map_err(|e| MailError::Args {
                 message: e.to_string().trim().to_owned(),
             })?;
-        if a.mbox.is_empty() && a.archive_url.is_none() {
+        if a.from_archive && !a.mbox.is_empty() {
             return Err(MailError::Args {
-                message: "give --mbox PATH… or --list NAME --archive-url URL".into(),
+                message: "--from-archive re-reads fetched archives; it does not apply to --mbox"
+                    .into(),
             });
         }
         if let Some(list) = &a.list
@@ -117,14 +137,24 @@ impl MailArgs {
                 reason: "must be non-empty, without '/' or control characters".into(),
             });
         }
-        if let Some(u) = &a.archive_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
+        for (field, url) in [
+            ("--archive-url", &a.archive_url),
+            ("--pipermail-url", &a.pipermail_url),
+        ] {
+            if let Some(u) = url
+                && !(u.starts_with("http://") || u.starts_with("https://"))
+            {
+                return Err(MailError::Value {
+                    field,
+                    value: u.clone(),
+                    reason: "must be an http(s):// URL".into(),
+                });
+            }
+        }
+        if let Some(u) = &a.pipermail_url
+            && a.list.is_none()
         {
-            return Err(MailError::Value {
-                field: "--archive-url",
-                value: u.clone(),
-                reason: "must be an http(s):// URL".into(),
-            });
+            pipermail::list_from_url(u)?;
         }
         for m in [&a.since, &a.until].into_iter().flatten() {
             Month::parse(m)?;
@@ -207,8 +237,25 @@ impl Totals {
 async fn collect(ctx: &CollectContext, args: &MailArgs) -> Result<TrackerResult, MailError> {
     let started = Instant::now();
     let mut totals = Totals::default();
-    if let (Some(url), Some(list)) = (&args.archive_url, &args.list) {
+    if let Some(url) = &args.pipermail_url {
+        let list = match &args.list {
+            Some(l) => l.clone(),
+            None => pipermail::list_from_url(url)?,
+        };
+        collect_pipermail(ctx, args, &list, url, &mut totals).await?;
+    } else if let (Some(url), Some(list)) = (&args.archive_url, &args.list) {
         collect_hyperkitty(ctx, args, list, url, &mut totals).await?;
+    } else if args.mbox.is_empty() {
+        // What the original's command does with no arguments: the Boost
+        // lists from the list server's HyperKitty (one list with --list).
+        let url = ctx.config.mailing_list_archive_url.clone();
+        let lists: Vec<String> = match &args.list {
+            Some(l) => vec![l.clone()],
+            None => DEFAULT_LISTS.iter().map(|l| (*l).to_owned()).collect(),
+        };
+        for list in &lists {
+            collect_hyperkitty(ctx, args, list, &url, &mut totals).await?;
+        }
     } else {
         for file in expand_paths(&args.mbox)? {
             let list = match &args.list {
@@ -568,6 +615,163 @@ fn month_scope(list: &str, month: Month) -> String {
     format!("hyperkitty:{list}:{month}")
 }
 
+/// One month of an archive (HyperKitty export or pipermail file).
+struct MonthSource<'a> {
+    list: &'a str,
+    /// The archive root recorded with the list.
+    archive_url: &'a str,
+    scope: &'a str,
+    url: &'a str,
+    dir: &'a Path,
+    month: Month,
+}
+
+/// Fetch (conditionally) or load from the raw archive one month, and store
+/// it with its checkpoint unless its bytes are unchanged.
+async fn month_step(
+    ctx: &CollectContext,
+    args: &MailArgs,
+    client: &reqwest::Client,
+    src: &MonthSource<'_>,
+    totals: &mut Totals,
+) -> Result<(), MailError> {
+    let (list, archive_url, month, url) = (src.list, src.archive_url, src.month, src.url);
+    let scope = src.scope;
+    let dir = src.dir;
+    let cps = ctx.storage.checkpoints();
+    let prev = if args.full {
+        None
+    } else {
+        cps.get(NAME, scope)
+            .await
+            .map_err(storage_err("reading a month checkpoint"))?
+    };
+    totals.months += 1;
+    let (meta, body) = if args.from_archive {
+        hyperkitty::archive_load(dir, list, month).await?
+    } else {
+        let s = |p: &IncrementalState, k: &str| {
+            p.extras().get(k).and_then(Value::as_str).map(str::to_owned)
+        };
+        let validators = prev
+            .as_ref()
+            .filter(|p| s(p, "url").as_deref() == Some(url))
+            .map(|p| Validators {
+                etag: s(p, "etag"),
+                last_modified: s(p, "last_modified"),
+            })
+            .unwrap_or_default();
+        match hyperkitty::fetch(client, url, &validators).await? {
+            Fetch::NotModified => {
+                tracing::info!(collector = NAME, list, %month, "month not modified (304)");
+                totals.months_not_modified += 1;
+                return Ok(());
+            }
+            Fetch::Body { meta, body } => {
+                hyperkitty::archive_store(dir, month, &meta, &body).await?;
+                (meta, body)
+            }
+        }
+    };
+    let mut extras = Map::new();
+    extras.insert("url".into(), json!(meta.url));
+    extras.insert("etag".into(), json!(meta.etag));
+    extras.insert("last_modified".into(), json!(meta.last_modified));
+    extras.insert("bytes".into(), json!(body.len()));
+    let st = state(meta.content_hash.clone(), format!("{list} {month}"), extras)?;
+    let write = CheckpointWrite {
+        collector: NAME,
+        scope,
+        state: &st,
+        run_id: Some(&ctx.run_id),
+    };
+    if prev
+        .as_ref()
+        .is_some_and(|p| p.checkpoint_token() == meta.content_hash)
+    {
+        // Same bytes as stored: only refresh changed validators (a no-op
+        // write when they did not change either).
+        cps.put(&write)
+            .await
+            .map_err(storage_err("refreshing a month checkpoint"))?;
+        tracing::info!(collector = NAME, list, %month, "month export unchanged; nothing written");
+        totals.months_unchanged += 1;
+    } else {
+        let input = gunzip_if_needed(body);
+        let origin = PathBuf::from(&meta.url);
+        let c = ingest_stream(ctx, list, Some(archive_url), &origin, input, Some(&write)).await?;
+        tracing::info!(collector = NAME, list, %month, messages = c.messages, inserted = c.stored.inserted, malformed = c.malformed, "month stored");
+        add_ingest(totals, &c);
+    }
+    Ok(())
+}
+
+async fn collect_pipermail(
+    ctx: &CollectContext,
+    args: &MailArgs,
+    list: &str,
+    root: &str,
+    totals: &mut Totals,
+) -> Result<(), MailError> {
+    let dir = hyperkitty::archive_dir(&ctx.config.workspace_dir, &format!("pipermail-{list}"));
+    let client = hyperkitty::client()?;
+    let months: Vec<(Month, String)> = if args.from_archive {
+        archived_months(&dir)?
+            .into_iter()
+            .map(|m| (m, String::new()))
+            .collect()
+    } else {
+        let index_url = format!("{}/", root.trim_end_matches('/'));
+        let html = match hyperkitty::fetch(&client, &index_url, &Validators::default()).await? {
+            Fetch::Body { body, .. } => String::from_utf8_lossy(&body).into_owned(),
+            Fetch::NotModified => String::new(),
+        };
+        let months = pipermail::parse_index(&index_url, &html);
+        if months.is_empty() {
+            tracing::warn!(collector = NAME, list, url = %index_url, "the pipermail index links no YYYY-Month.txt[.gz] file");
+        }
+        months
+    };
+    let since = args.since.as_deref().map(Month::parse).transpose()?;
+    let until = args.until.as_deref().map(Month::parse).transpose()?;
+    for (month, url) in months {
+        if since.is_some_and(|s| month < s) || until.is_some_and(|u| month > u) {
+            continue;
+        }
+        let scope = format!("pipermail:{list}:{month}");
+        let source = MonthSource {
+            list,
+            archive_url: root,
+            scope: &scope,
+            url: &url,
+            dir: &dir,
+            month,
+        };
+        month_step(ctx, args, &client, &source, totals).await?;
+    }
+    Ok(())
+}
+
+/// Months archived in `dir` (`YYYY-MM.meta.json`), oldest first.
+fn archived_months(dir: &Path) -> Result<Vec<Month>, MailError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| MailError::Io {
+        path: dir.to_path_buf(),
+        action: "listing the raw archive",
+        source,
+    })?;
+    let mut out = Vec::new();
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(m) = name.strip_suffix(".meta.json")
+            && let Ok(m) = Month::parse(m)
+        {
+            out.push(m);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 async fn collect_hyperkitty(
     ctx: &CollectContext,
     args: &MailArgs,
@@ -597,73 +801,15 @@ async fn collect_hyperkitty(
     while month <= until {
         let scope = month_scope(list, month);
         let url = hyperkitty::export_url(archive_url, list, month);
-        let prev = if args.full {
-            None
-        } else {
-            cps.get(NAME, &scope)
-                .await
-                .map_err(storage_err("reading a month checkpoint"))?
-        };
-        totals.months += 1;
-        let (meta, body) = if args.from_archive {
-            hyperkitty::archive_load(&dir, list, month).await?
-        } else {
-            let s = |p: &IncrementalState, k: &str| {
-                p.extras().get(k).and_then(Value::as_str).map(str::to_owned)
-            };
-            let validators = prev
-                .as_ref()
-                .filter(|p| s(p, "url").as_deref() == Some(url.as_str()))
-                .map(|p| Validators {
-                    etag: s(p, "etag"),
-                    last_modified: s(p, "last_modified"),
-                })
-                .unwrap_or_default();
-            match hyperkitty::fetch(&client, &url, &validators).await? {
-                Fetch::NotModified => {
-                    tracing::info!(collector = NAME, list, %month, "month not modified (304)");
-                    totals.months_not_modified += 1;
-                    newest_with_data = Some(month);
-                    month = month.next();
-                    continue;
-                }
-                Fetch::Body { meta, body } => {
-                    hyperkitty::archive_store(&dir, month, &meta, &body).await?;
-                    (meta, body)
-                }
-            }
-        };
-        let mut extras = Map::new();
-        extras.insert("url".into(), json!(meta.url));
-        extras.insert("etag".into(), json!(meta.etag));
-        extras.insert("last_modified".into(), json!(meta.last_modified));
-        extras.insert("bytes".into(), json!(body.len()));
-        let st = state(meta.content_hash.clone(), format!("{list} {month}"), extras)?;
-        let write = CheckpointWrite {
-            collector: NAME,
+        let source = MonthSource {
+            list,
+            archive_url,
             scope: &scope,
-            state: &st,
-            run_id: Some(&ctx.run_id),
+            url: &url,
+            dir: &dir,
+            month,
         };
-        if prev
-            .as_ref()
-            .is_some_and(|p| p.checkpoint_token() == meta.content_hash)
-        {
-            // Same bytes as stored: only refresh changed validators (a no-op
-            // write when they did not change either).
-            cps.put(&write)
-                .await
-                .map_err(storage_err("refreshing a month checkpoint"))?;
-            tracing::info!(collector = NAME, list, %month, "month export unchanged; nothing written");
-            totals.months_unchanged += 1;
-        } else {
-            let input = gunzip_if_needed(body);
-            let origin = PathBuf::from(&meta.url);
-            let c =
-                ingest_stream(ctx, list, Some(archive_url), &origin, input, Some(&write)).await?;
-            tracing::info!(collector = NAME, list, %month, messages = c.messages, inserted = c.stored.inserted, malformed = c.malformed, "month stored");
-            add_ingest(totals, &c);
-        }
+        month_step(ctx, args, &client, &source, totals).await?;
         newest_with_data = Some(month);
         month = month.next();
     }

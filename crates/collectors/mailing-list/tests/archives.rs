@@ -276,3 +276,162 @@ async fn exact_counts_with_and_without_trailing_blank_lines(kind: Kind) {
     }
 }
 both!(exact_counts_with_and_without_trailing_blank_lines);
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn pipermail_month(month: &str, n: usize) -> Vec<u8> {
+    let mut out = String::new();
+    for i in 0..n {
+        out.push_str(&format!(
+            "From user{i} at example.com  Mon Jan  1 10:00:00 2004\nFrom: user{i} at example dot com (User {i})\nDate: Mon, 1 Jan 2004 10:00:00 +0000\nSubject: [boost] {month} #{i}\nMessage-ID: <{month}-{i}@example.com>\n\nbody {i}\n\n"
+        ));
+    }
+    out.into_bytes()
+}
+
+async fn pipermail_index(kind: Kind) {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let env = Env::new(kind).await;
+    let server = MockServer::start().await;
+    let index = r#"<html><body><table>
+<tr><td>January 2004:</td><td><a href="2004-January/thread.html">[ Thread ]</a>
+<a href="2004-January.txt.gz">[ Gzip'd Text 1 KB ]</a></td></tr>
+<tr><td>February 2004:</td><td><a href="2004-February.txt">[ Text 1 KB ]</a></td></tr>
+</table></body></html>"#;
+    Mock::given(method("GET"))
+        .and(path("/Archives/boost/"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(index))
+        .mount(&server)
+        .await;
+    let jan = gz(&pipermail_month("2004-01", 3));
+    let feb = pipermail_month("2004-02", 2);
+    for (p, body, etag) in [
+        ("/Archives/boost/2004-January.txt.gz", jan, "\"jan\""),
+        ("/Archives/boost/2004-February.txt", feb, "\"feb\""),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(header("if-none-match", etag))
+            .respond_with(ResponseTemplate::new(304))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("etag", etag)
+                    .set_body_bytes(body),
+            )
+            .with_priority(2)
+            .mount(&server)
+            .await;
+    }
+    let root = format!("{}/Archives/boost/", server.uri());
+    let r = env.run(&["--pipermail-url", &root]).await;
+    assert_eq!(
+        (
+            r.count("months"),
+            r.count("messages"),
+            r.count("inserted"),
+            r.count("malformed")
+        ),
+        (2, 5, 5, 0)
+    );
+    let m = get_message(&env.storage, "boost", "2004-01-2@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.from_email.as_deref(), Some("user2@example.com"));
+    // Incremental per month: conditional requests, 304 writes nothing.
+    let r = env.run(&["--pipermail-url", &root]).await;
+    assert_eq!(
+        (
+            r.count("months"),
+            r.count("months_not_modified"),
+            r.count("messages")
+        ),
+        (2, 2, 0)
+    );
+    // --since limits the months; --from-archive re-reads without the network.
+    let r = env
+        .run(&["--pipermail-url", &root, "--since", "2004-02", "--full"])
+        .await;
+    assert_eq!(
+        (r.count("months"), r.count("messages"), r.count("inserted")),
+        (1, 2, 0)
+    );
+    drop(server);
+    let r = env
+        .run(&["--pipermail-url", &root, "--from-archive", "--full"])
+        .await;
+    assert_eq!(
+        (r.count("months"), r.count("messages"), r.count("inserted")),
+        (2, 5, 0)
+    );
+}
+both!(pipermail_index);
+
+/// With no arguments the collector does what the original's command does:
+/// the three Boost lists from the list server's HyperKitty (here a local
+/// stand-in through BDC_MAILING_LIST_ARCHIVE_URL).
+async fn no_arguments_collect_the_boost_lists(kind: Kind) {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let mut env = Env::new(kind).await;
+    let ws = env._workspace.path().display().to_string();
+    let base = format!("{}/archives", server.uri());
+    env.config = Arc::new(
+        Config::from_lookup(|k| match k {
+            "WORKSPACE_DIR" => Some(ws.clone()),
+            "BDC_MAILING_LIST_ARCHIVE_URL" => Some(base.clone()),
+            _ => None,
+        })
+        .unwrap(),
+    );
+    for list in bdc_collector_mailing_list::DEFAULT_LISTS {
+        let body = format!(
+            "From a@x Mon Jan  1 00:00:00 2024\nMessage-ID: <{list}-1@x>\nFrom: A <a@x.org>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nSubject: hello {list}\n\nbody\n"
+        );
+        Mock::given(method("GET"))
+            .and(path_regex(format!(
+                "^/archives/list/{}/export/.*\\.mbox\\.gz$",
+                regex_escape(list)
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(gz(body.as_bytes())))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let r = env.run(&[]).await;
+    assert_eq!((r.count("months"), r.count("inserted")), (3, 3));
+    for list in bdc_collector_mailing_list::DEFAULT_LISTS {
+        assert!(
+            get_message(&env.storage, list, &format!("{list}-1@x"))
+                .await
+                .unwrap()
+                .is_some(),
+            "{list}"
+        );
+    }
+}
+both!(no_arguments_collect_the_boost_lists);
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_ascii_alphanumeric() || c == '@' || c == '-' {
+                vec![c]
+            } else {
+                vec!['\\', c]
+            }
+        })
+        .collect()
+}

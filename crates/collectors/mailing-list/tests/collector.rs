@@ -477,7 +477,8 @@ both!(hyperkitty);
 async fn bad_arguments_are_config_errors() {
     let env = Env::new(Kind::Sqlite).await;
     for args in [
-        vec![],
+        vec!["--mbox", "x.mbox", "--from-archive"],
+        vec!["--pipermail-url", "ftp://x.example/Archives/boost/"],
         vec!["--archive-url", "https://x.example/archives"],
         vec!["--list", "l", "--archive-url", "ftp://x"],
         vec![
