@@ -59,6 +59,8 @@ pub enum Command {
     Audit(crate::cmd_audit::AuditArgs),
     /// Commit greenness: ingest, drain, status, last-green, is-green, history.
     Greenness(crate::cmd_greenness::GreennessArgs),
+    /// The whole product on bundled sample data, offline: every available collector, a greenness queue, next steps.
+    Demo(crate::cmd_demo::DemoArgs),
     /// Print shell completions: `bdc completions bash > /etc/bash_completion.d/bdc`.
     Completions(crate::cmd_cli::CompletionsArgs),
     /// Print the man page (roff): `bdc manpage > bdc.1`.

@@ -60,6 +60,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Jobs(args) => crate::cmd_daemon::jobs(&config, args).await,
         Command::Audit(args) => crate::cmd_audit::run(&config, args).await,
         Command::Greenness(args) => crate::cmd_greenness::run(&config, args).await,
+        Command::Demo(args) => crate::cmd_demo::run(config, args).await,
         Command::Completions(_) | Command::Manpage => Ok(ExitCode::SUCCESS),
     }
 }

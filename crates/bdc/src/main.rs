@@ -6,6 +6,7 @@ mod cli;
 mod cmd_audit;
 mod cmd_cli;
 mod cmd_daemon;
+mod cmd_demo;
 mod cmd_greenness;
 mod collectors;
 mod commands;

@@ -246,11 +246,11 @@ async fn run_scheduled_strict_and_lenient(kind: Kind) {
         "--schedule",
         schedule,
         "--group",
-        "demo",
+        "later",
         "--day-of-week",
         "0",
     ]);
-    assert!(out.contains("run_wg21_paper_tracker"), "{out}");
+    assert!(out.contains("run_cppa_slack_tracker"), "{out}");
     assert!(out.contains("not available"), "{out}");
     assert!(out.contains("disabled"), "{out}");
     // Strict: refused up front, nothing runs, exit 2 naming file and line.
@@ -261,7 +261,7 @@ async fn run_scheduled_strict_and_lenient(kind: Kind) {
             "--schedule",
             schedule,
             "--group",
-            "demo",
+            "later",
             "--strict",
         ])
         .assert()

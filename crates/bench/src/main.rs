@@ -14,6 +14,7 @@
 mod audit;
 mod collectors_mail_git;
 mod daemon;
+mod demo;
 mod github;
 mod greenness;
 mod health;
@@ -100,6 +101,9 @@ async fn main() -> Result<()> {
         }
         if wants("greenness") {
             rows.extend(greenness::run(kind, args.quick).await?);
+        }
+        if wants("demo") {
+            rows.extend(demo::run(kind, args.quick).await?);
         }
         if wants("health") {
             rows.extend(health::run(kind, args.quick).await?);
