@@ -2,7 +2,9 @@
 //!
 //! 1. Creates a tiny git repository under `$WORKSPACE_DIR/demo/` (fixed
 //!    authors and dates, so its commits are the same on every machine).
-//! 2. Runs the `demo` group of `examples/schedule.yaml` (every collector
+//! 2. Installs recorded API responses (`examples/<collector>/raw/`) into
+//!    `$WORKSPACE_DIR/raw/<collector>/` unless an archive is already there,
+//!    then runs the `demo` group of `examples/schedule.yaml` (every collector
 //!    this build provides, on sample data under `examples/`), with
 //!    `$BDC_DEMO_DIR` in task args replaced by that directory.
 //! 3. Tracks commit greenness of the generated repository (one queue, two
@@ -118,6 +120,37 @@ pub fn make_repo(demo_dir: &Path) -> Result<PathBuf> {
     Ok(repo)
 }
 
+/// Copy each `examples/<collector>/raw/` (recorded responses) to
+/// `$WORKSPACE_DIR/raw/<collector>/`, where `--from-archive` replays them;
+/// an existing archive there is left alone (it may be real data).
+fn install_recorded_archives(workspace: &Path) -> Result<()> {
+    fn copy(src: &Path, dst: &Path) -> Result<()> {
+        std::fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
+        for e in std::fs::read_dir(src).with_context(|| format!("listing {}", src.display()))? {
+            let e = e.with_context(|| format!("listing {}", src.display()))?;
+            let to = dst.join(e.file_name());
+            if e.path().is_dir() {
+                copy(&e.path(), &to)?;
+            } else {
+                std::fs::copy(e.path(), &to)
+                    .with_context(|| format!("copying {}", e.path().display()))?;
+            }
+        }
+        Ok(())
+    }
+    let Ok(entries) = std::fs::read_dir("examples") else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let raw = e.path().join("raw");
+        let dst = workspace.join("raw").join(e.file_name());
+        if raw.join("index.jsonl").is_file() && !dst.join("index.jsonl").exists() {
+            copy(&raw, &dst)?;
+        }
+    }
+    Ok(())
+}
+
 fn greenness_yaml(repo: &Path) -> String {
     format!(
         "queues:\n  - name: demo-repo\n    repo: {}\n    ref: main\n    timeout_seconds: 60\n    projects:\n      - name: core\n        paths: [\"core/**\", \"test/**\"]\n        build: test -f core/parse.cpp\n      - name: docs\n        paths: [\"doc/**\"]\n        build: test -f doc/index.md\n",
@@ -175,6 +208,7 @@ pub async fn run(config: Arc<Config>, args: DemoArgs) -> Result<ExitCode> {
             }
         }
     }
+    install_recorded_archives(&config.workspace_dir)?;
     let storage = crate::commands::connect_ready(&config).await?;
     let runner = crate::commands::runner(Arc::clone(&config), storage.clone());
     let date = chrono::Utc::now().date_naive();

@@ -19,7 +19,6 @@ fn bdc(db: &TestDb, ws: &Path) -> Command {
         .env("WORKSPACE_DIR", ws)
         // Nothing may reach the network: every URL points nowhere.
         .env("BDC_WG21_INDEX_URL", "http://127.0.0.1:9/unreachable.json")
-        .env("GITHUB_API_URL", "http://127.0.0.1:9")
         .env(
             "BDC_MAILING_LIST_ARCHIVE_URL",
             "http://127.0.0.1:9/archives",
@@ -46,7 +45,7 @@ async fn demo_shows_the_whole_product(kind: Kind) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     insta::assert_snapshot!("demo_first_run", stdout);
     // Every collector this build provides and the demo covers left activity.
-    for source in ["wg21", "mailing-list", "git"] {
+    for source in ["wg21", "mailing-list", "git", "github"] {
         let out = bdc(&db, ws.path())
             .args(["activity", "--count", "--source", source])
             .assert()

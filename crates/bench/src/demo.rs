@@ -33,7 +33,6 @@ fn demo_once(bin: &Path, url: &str, ws: &Path) -> Result<f64> {
         .env("DATABASE_URL", url)
         .env("WORKSPACE_DIR", ws)
         .env("BDC_WG21_INDEX_URL", "http://127.0.0.1:9/unreachable.json")
-        .env("GITHUB_API_URL", "http://127.0.0.1:9")
         .env(
             "BDC_MAILING_LIST_ARCHIVE_URL",
             "http://127.0.0.1:9/archives",

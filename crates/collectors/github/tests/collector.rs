@@ -712,3 +712,36 @@ async fn a_write_spanning_several_statements_lands_whole(kind: Kind) {
     );
     storage.close().await;
 }
+
+/// Regenerates the demo's recorded GitHub responses
+/// (`examples/github-activity/raw/`, replayed by `bdc demo` with
+/// `--from-archive`): a run against the fake GitHub, its raw archive copied
+/// with the fake's address replaced by `https://api.github.com`.
+/// `cargo test -p bdc-collector-github --test collector -- --ignored record_demo_archive`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "regenerates examples/github-activity/raw (run on purpose)"]
+async fn record_demo_archive() {
+    let env = Env::new(Kind::Sqlite, vec![json_repo()]).await;
+    env.run(REPO).await;
+    let src = env.workspace.path().join("raw").join("github-activity");
+    let dst = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../examples/github-activity/raw");
+    let _ = std::fs::remove_dir_all(&dst);
+    let base = env.server.uri();
+    fn copy(src: &std::path::Path, dst: &std::path::Path, base: &str) {
+        std::fs::create_dir_all(dst).unwrap();
+        for e in std::fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            let to = dst.join(e.file_name());
+            if e.path().is_dir() {
+                copy(&e.path(), &to, base);
+            } else if e.file_name() == "index.jsonl" {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                std::fs::write(to, text.replace(base, "https://api.github.com")).unwrap();
+            } else {
+                std::fs::copy(e.path(), to).unwrap();
+            }
+        }
+    }
+    copy(&src, &dst, &base);
+}
