@@ -45,7 +45,7 @@ async fn demo_shows_the_whole_product(kind: Kind) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     insta::assert_snapshot!("demo_first_run", stdout);
     // Every collector this build provides and the demo covers left activity.
-    for source in ["wg21", "mailing-list", "git", "github"] {
+    for source in ["wg21", "mailing-list", "git", "github", "boost-libraries"] {
         let out = bdc(&db, ws.path())
             .args(["activity", "--count", "--source", source])
             .assert()

@@ -605,3 +605,78 @@ async fn unknown_release_and_bad_arguments() {
         assert_eq!(err.category, FailureCategory::Config, "{bad}: {err}");
     }
 }
+
+/// Regenerates the demo's recorded GitHub responses for the library catalog
+/// (`examples/boost-libraries/raw/`, replayed by `bdc demo` with
+/// `--source github --from-archive`), with the fake's address replaced by
+/// `https://api.github.com`.
+/// `cargo test -p bdc-collector-boost-libraries --test github_source -- --ignored record_demo_archive`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "regenerates examples/boost-libraries/raw (run on purpose)"]
+async fn record_demo_archive() {
+    let env = Env::new(Kind::Sqlite).await;
+    {
+        // Clean sample data (the demo's output must carry no warning).
+        let m = &mut *env.fake.model();
+        let config = library(
+            m,
+            "config",
+            100,
+            Some(
+                r#"{"key":"config","name":"Config","authors":"John Maddock","maintainers":["M <m@example.org>"],"description":"Helps Boost library developers adapt to compiler idiosyncrasies","category":["Workarounds"],"cxxstd":"03"}"#,
+            ),
+        );
+        let json = library(
+            m,
+            "json",
+            200,
+            Some(
+                r#"[{"key":"json","name":"JSON","authors":["Vinnie Falco"],"maintainers":["V"],"description":"JSON parsing, serialization, and DOM","category":["IO"],"cxxstd":"11"}]"#,
+            ),
+        );
+        release(
+            m,
+            "boost-1.84.0",
+            1,
+            "2023-12-13T00:00:00Z",
+            &[("config", config.clone()), ("json", json.clone())],
+        );
+        let beast = library(
+            m,
+            "beast",
+            400,
+            Some(
+                r#"{"key":"beast","name":"Beast","authors":["Vinnie Falco"],"description":"Portable HTTP, WebSocket, and network operations","category":["IO"],"cxxstd":"11"}"#,
+            ),
+        );
+        release(
+            m,
+            "boost-1.85.0",
+            2,
+            "2024-04-15T00:00:00Z",
+            &[("config", config), ("json", json), ("beast", beast)],
+        );
+    }
+    let r = env.run(&[]).await;
+    assert_eq!(r.count("releases"), 2, "{r:?}");
+    let src = env.workspace.path().join("raw").join(NAME);
+    let dst = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../examples/boost-libraries/raw");
+    let _ = std::fs::remove_dir_all(&dst);
+    fn copy(src: &std::path::Path, dst: &std::path::Path, base: &str) {
+        std::fs::create_dir_all(dst).unwrap();
+        for e in std::fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            let to = dst.join(e.file_name());
+            if e.path().is_dir() {
+                copy(&e.path(), &to, base);
+            } else if e.file_name() == "index.jsonl" {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                std::fs::write(to, text.replace(base, "https://api.github.com")).unwrap();
+            } else {
+                std::fs::copy(e.path(), to).unwrap();
+            }
+        }
+    }
+    copy(&src, &dst, &env.api_url);
+}
