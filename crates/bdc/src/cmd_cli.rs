@@ -294,6 +294,12 @@ mod tests {
     }
 
     #[test]
+    fn the_whole_cli_is_consistent() {
+        // Global -v/--verbose and --log-format clash with no subcommand flag.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
     fn filter_levels() {
         assert_eq!(log_filter(0, false, None).to_string(), "warn");
         assert!(log_filter(0, true, None).to_string().contains("info"));
