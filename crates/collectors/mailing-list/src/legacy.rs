@@ -3,8 +3,9 @@
 //! * **Obfuscated addresses** (Mailman 2 / pipermail): `From: goran at
 //!   domain.com (Göran Lastname)`, also `local at domain dot tld`, become
 //!   `goran@domain.com (Göran Lastname)` ([`deobfuscate`]).
-//! * **Undeclared 8-bit charsets**: a header block, or the body of a
-//!   single-part `8bit`/`7bit` message, that is not valid UTF-8 and whose
+//! * **Undeclared 8-bit charsets**: a header block, or a text body (of a
+//!   single-part `8bit`/`7bit` message or of each such part of a multipart
+//!   one), that is not valid UTF-8 and whose
 //!   charset is not declared (or unknown) is decoded by the first of: the
 //!   message's declared charset, another part's declared charset,
 //!   windows-1252 ([`repair_charsets`]). Which one was used is returned so
@@ -56,8 +57,9 @@ pub fn deobfuscate(value: &str) -> Option<String> {
 /// Where a fallback decoding was used and which encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fallback {
-    /// `headers` or `body`.
-    pub part: &'static str,
+    /// `headers`, `body`, or a part of a multipart message: `part2`
+    /// (its body), `part2.headers`, `part2.1` (nested).
+    pub part: String,
     /// WHATWG encoding name, e.g. `windows-1252`.
     pub encoding: &'static str,
     /// `declared`, `other_part` or `last_resort`.
@@ -115,16 +117,6 @@ fn charset_labels(bytes: &[u8]) -> Vec<String> {
     out
 }
 
-fn header_value<'a>(headers: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let name = name.as_bytes();
-    headers.split(|b| *b == b'\n').find_map(|line| {
-        (line.len() > name.len()
-            && line[..name.len()].eq_ignore_ascii_case(name)
-            && line[name.len()] == b':')
-            .then(|| &line[name.len() + 1..])
-    })
-}
-
 /// Pick the encoding: declared, then another part's, then windows-1252.
 fn choose(declared: Option<&str>, others: &[String]) -> (&'static Encoding, &'static str) {
     let known = |l: &str| Encoding::for_label(l.as_bytes()).filter(|e| *e != encoding_rs::UTF_8);
@@ -137,77 +129,227 @@ fn choose(declared: Option<&str>, others: &[String]) -> (&'static Encoding, &'st
     (WINDOWS_1252, "last_resort")
 }
 
-/// Transcode undeclared 8-bit header and (single-part) body bytes to UTF-8;
-/// `None` when nothing needed repair.
-pub fn repair_charsets(bytes: &[u8]) -> Option<(Vec<u8>, Vec<Fallback>)> {
-    if std::str::from_utf8(bytes).is_ok() {
-        return None;
+/// The value of header `name` with its continuation lines joined.
+fn unfolded(headers: &[u8], name: &str) -> Option<Vec<u8>> {
+    let name = name.as_bytes();
+    let mut out: Option<Vec<u8>> = None;
+    for line in headers.split(|b| *b == b'\n') {
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        match &mut out {
+            Some(v) if continuation => v.extend_from_slice(line),
+            Some(_) => break,
+            None => {
+                if line.len() > name.len()
+                    && line[..name.len()].eq_ignore_ascii_case(name)
+                    && line[name.len()] == b':'
+                {
+                    out = Some(line[name.len() + 1..].to_vec());
+                }
+            }
+        }
     }
-    let (hend, bstart) = split_headers(bytes);
+    out.map(|mut v| {
+        v.retain(|b| *b != b'\r');
+        v
+    })
+}
+
+/// The `boundary=` parameter of a Content-Type value (case kept).
+fn boundary(ct: &[u8]) -> Option<Vec<u8>> {
+    let lower = ct.to_ascii_lowercase();
+    let at = lower.windows(9).position(|w| w == b"boundary=")? + 9;
+    let rest = &ct[at..];
+    let b = if let Some(q) = rest.strip_prefix(b"\"") {
+        q.split(|b| *b == b'"').next().unwrap_or(q)
+    } else {
+        rest.split(|b| *b == b';' || b.is_ascii_whitespace())
+            .next()
+            .unwrap_or(rest)
+    };
+    (!b.is_empty()).then(|| b.to_vec())
+}
+
+/// Labels of the payload's `charset_fallback` entries for one entity.
+struct Labels {
+    headers: String,
+    body: String,
+    /// Prefix of the child parts' labels (`part`, `part2.`).
+    child: String,
+}
+
+/// Repair one MIME entity (a whole message or one part): 8-bit headers by
+/// the chain, a text body with no known charset (plain transfer encoding)
+/// by the chain, a multipart body part by part.
+fn repair_entity(
+    bytes: &[u8],
+    others: &[String],
+    labels: &Labels,
+    fallbacks: &mut Vec<Fallback>,
+) -> Vec<u8> {
+    let (hend, bstart) = if bytes.starts_with(b"\n") {
+        (0, 1)
+    } else if bytes.starts_with(b"\r\n") {
+        (0, 2)
+    } else {
+        split_headers(bytes)
+    };
     let headers = &bytes[..hend];
     let body = &bytes[bstart..];
-    let content_type = header_value(headers, "content-type").map(|v| v.to_ascii_lowercase());
-    let declared = content_type
+    let content_type = unfolded(headers, "content-type");
+    let ct_lower = content_type.as_deref().map(<[u8]>::to_ascii_lowercase);
+    let declared = ct_lower
         .as_deref()
         .and_then(|ct| charset_labels(ct).into_iter().next());
-    let others = charset_labels(body);
-    let multipart = content_type
+    let media = ct_lower
         .as_deref()
-        .is_some_and(|ct| String::from_utf8_lossy(ct).contains("multipart/"));
-    let mut fallbacks = Vec::new();
+        .map(|ct| {
+            String::from_utf8_lossy(ct.split(|b| *b == b';').next().unwrap_or(ct))
+                .trim()
+                .to_owned()
+        })
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "text/plain".to_owned());
     let mut out = Vec::with_capacity(bytes.len() + 64);
     if std::str::from_utf8(headers).is_ok() {
         out.extend_from_slice(headers);
     } else {
-        let (enc, via) = choose(declared.as_deref(), &others);
+        let (enc, via) = choose(declared.as_deref(), others);
         let (text, _, _) = enc.decode(headers);
         out.extend_from_slice(text.as_bytes());
         fallbacks.push(Fallback {
-            part: "headers",
+            part: labels.headers.clone(),
             encoding: enc.name(),
             via,
         });
+    }
+    if std::str::from_utf8(body).is_ok() {
+        out.extend_from_slice(&bytes[hend..]);
+        return out;
+    }
+    if media.starts_with("multipart/") {
+        if let Some(b) = content_type.as_deref().and_then(boundary) {
+            out.extend_from_slice(&bytes[hend..bstart]);
+            out.extend(repair_multipart(body, &b, others, &labels.child, fallbacks));
+            return out;
+        }
+        out.extend_from_slice(&bytes[hend..]);
+        return out;
     }
     let declared_known = declared
         .as_deref()
         .and_then(|l| Encoding::for_label(l.as_bytes()))
         .is_some();
-    let transfer = header_value(headers, "content-transfer-encoding")
-        .map(|v| String::from_utf8_lossy(v).trim().to_ascii_lowercase());
+    let transfer = unfolded(headers, "content-transfer-encoding")
+        .map(|v| String::from_utf8_lossy(&v).trim().to_ascii_lowercase());
     let plain_transfer = transfer
         .as_deref()
         .is_none_or(|t| matches!(t, "7bit" | "8bit" | "binary"));
-    let body_needs =
-        !multipart && !declared_known && plain_transfer && std::str::from_utf8(body).is_err();
-    if body_needs {
-        let (enc, via) = choose(None, &others);
-        let (text, _, _) = enc.decode(body);
-        // Say what the body now is, so the MIME parser reads it as UTF-8.
-        let ct_line = b"Content-Type: text/plain; charset=utf-8\n";
-        let mut new_headers: Vec<u8> = Vec::with_capacity(out.len() + ct_line.len());
-        let mut skipping = false;
-        for line in out.split_inclusive(|b| *b == b'\n') {
-            let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
-            if continuation && skipping {
+    if declared_known || !plain_transfer || !media.starts_with("text/") {
+        out.extend_from_slice(&bytes[hend..]);
+        return out;
+    }
+    let (enc, via) = choose(None, others);
+    let (text, _, _) = enc.decode(body);
+    // Say what the body now is, so the MIME parser reads it as UTF-8.
+    let ct_line = format!("Content-Type: {media}; charset=utf-8\n");
+    let mut new_headers: Vec<u8> = Vec::with_capacity(out.len() + ct_line.len());
+    let mut skipping = false;
+    for line in out.split_inclusive(|b| *b == b'\n') {
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if continuation && skipping {
+            continue;
+        }
+        skipping = line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:");
+        if !skipping {
+            new_headers.extend_from_slice(line);
+        }
+    }
+    if new_headers.last().is_some_and(|b| *b != b'\n') {
+        new_headers.push(b'\n');
+    }
+    new_headers.extend_from_slice(ct_line.as_bytes());
+    new_headers.extend_from_slice(b"\n");
+    new_headers.extend_from_slice(text.as_bytes());
+    fallbacks.push(Fallback {
+        part: labels.body.clone(),
+        encoding: enc.name(),
+        via,
+    });
+    new_headers
+}
+
+/// Repair each part between `--boundary` lines; preamble, delimiters and
+/// epilogue are kept as they are.
+fn repair_multipart(
+    body: &[u8],
+    boundary: &[u8],
+    others: &[String],
+    prefix: &str,
+    fallbacks: &mut Vec<Fallback>,
+) -> Vec<u8> {
+    let mut delim = b"--".to_vec();
+    delim.extend_from_slice(boundary);
+    let mut out = Vec::with_capacity(body.len() + 64);
+    let mut part: Option<Vec<u8>> = None;
+    let mut n = 0usize;
+    let mut closed = false;
+    let flush = |p: Vec<u8>, n: usize, out: &mut Vec<u8>, fallbacks: &mut Vec<Fallback>| {
+        let labels = Labels {
+            headers: format!("{prefix}{n}.headers"),
+            body: format!("{prefix}{n}"),
+            child: format!("{prefix}{n}."),
+        };
+        out.extend(repair_entity(&p, others, &labels, fallbacks));
+    };
+    for line in body.split_inclusive(|b| *b == b'\n') {
+        let t = line.trim_ascii_end();
+        if !closed && t.starts_with(&delim) {
+            let tail = &t[delim.len()..];
+            if tail.is_empty() || tail == b"--" {
+                if let Some(p) = part.take() {
+                    flush(p, n, &mut out, fallbacks);
+                }
+                out.extend_from_slice(line);
+                if tail.is_empty() {
+                    n += 1;
+                    part = Some(Vec::new());
+                } else {
+                    closed = true;
+                }
                 continue;
             }
-            skipping = line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:");
-            if !skipping {
-                new_headers.extend_from_slice(line);
-            }
         }
-        out = new_headers;
-        out.extend_from_slice(ct_line);
-        out.extend_from_slice(b"\n");
-        out.extend_from_slice(text.as_bytes());
-        fallbacks.push(Fallback {
-            part: "body",
-            encoding: enc.name(),
-            via,
-        });
-    } else {
-        out.extend_from_slice(&bytes[hend..]);
+        match &mut part {
+            Some(p) => p.extend_from_slice(line),
+            None => out.extend_from_slice(line),
+        }
     }
+    if let Some(p) = part.take() {
+        flush(p, n, &mut out, fallbacks);
+    }
+    out
+}
+
+/// Transcode undeclared 8-bit headers and text bodies (of a single-part
+/// message or of each part of a multipart one) to UTF-8; `None` when
+/// nothing needed repair.
+pub fn repair_charsets(bytes: &[u8]) -> Option<(Vec<u8>, Vec<Fallback>)> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    let (hend, bstart) = split_headers(bytes);
+    let declared = unfolded(&bytes[..hend], "content-type")
+        .and_then(|ct| charset_labels(&ct).into_iter().next());
+    // Another part's charset: every label of the message, declared first.
+    let mut others: Vec<String> = declared.into_iter().collect();
+    others.extend(charset_labels(&bytes[bstart..]));
+    let labels = Labels {
+        headers: "headers".into(),
+        body: "body".into(),
+        child: "part".into(),
+    };
+    let mut fallbacks = Vec::new();
+    let out = repair_entity(bytes, &others, &labels, &mut fallbacks);
     if fallbacks.is_empty() {
         None
     } else {

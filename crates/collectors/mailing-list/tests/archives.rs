@@ -242,6 +242,66 @@ async fn legacy_charsets(kind: Kind) {
 }
 both!(legacy_charsets);
 
+/// Multipart messages whose text parts declare no (or an unknown) charset:
+/// each part is decoded by the same chain as a single-part body.
+async fn multipart_parts_without_charset(kind: Kind) {
+    let env = Env::new(kind).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut mbox = Vec::new();
+    // Part 1 undeclared, part 2 declares ISO-8859-15: part 1 by the other part's.
+    mbox.extend(message(
+        "other-part@x",
+        b"From: Ana <ana@x.org>\nSubject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed;\n\tboundary=\"=_Part_1\"\n",
+        b"preamble\n--=_Part_1\nContent-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\nS\xe9bastien \xa4\n--=_Part_1\nContent-Type: text/plain; charset=iso-8859-15\n\n\xa4uro\n--=_Part_1--\nepilogue",
+    ));
+    // No part declares a known charset: windows-1252 as the last resort,
+    // for a part with no headers at all and one with an unknown charset;
+    // a binary attachment is left alone.
+    mbox.extend(message(
+        "last-resort@x",
+        b"From: Cleo <cleo@x.org>\nSubject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n",
+        b"--XX\n\n\x93first\x94 caf\xe9\n--XX\nContent-Type: text/plain; charset=x-unknown\n\nna\xefve\n--XX\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=b.bin\n\n\xff\xfe\x00\x01\n--XX--",
+    ));
+    let f = write(dir.path(), "multipart.mbox", &mbox);
+    let r = env.run(&["--mbox", f.to_str().unwrap()]).await;
+    assert_eq!((r.count("messages"), r.count("malformed")), (2, 0));
+
+    let m = get_message(&env.storage, "multipart", "other-part@x")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.body_text.contains("Sébastien €"), "{}", m.body_text);
+    assert_eq!(
+        env.payload("ana@x.org").await["charset_fallback"],
+        serde_json::json!(["part1=ISO-8859-15 (other_part)"])
+    );
+
+    let m = get_message(&env.storage, "multipart", "last-resort@x")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        m.body_text.contains("\u{201c}first\u{201d} café"),
+        "{}",
+        m.body_text
+    );
+    let p = env.payload("cleo@x.org").await;
+    assert_eq!(p["attachments"], 1);
+    assert_eq!(
+        p["charset_fallback"],
+        serde_json::json!([
+            "part1=windows-1252 (last_resort)",
+            "part2=windows-1252 (last_resort)"
+        ])
+    );
+    // No U+FFFD in what was stored.
+    let bad: i64 = bdc_storage::on_pool!(env.storage, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ml_messages WHERE body_text LIKE '%\u{FFFD}%'"
+    ).fetch_one(p).await.unwrap());
+    assert_eq!(bad, 0);
+}
+both!(multipart_parts_without_charset);
+
 async fn exact_counts_with_and_without_trailing_blank_lines(kind: Kind) {
     let env = Env::new(kind).await;
     let dir = tempfile::tempdir().unwrap();
