@@ -66,3 +66,57 @@ async fn demo_shows_the_whole_product(kind: Kind) {
     assert!(again.contains("is green"), "{again}");
     assert!(again.contains("inserted=0"), "{again}");
 }
+
+both!(demo_group_runs_on_its_own);
+/// The schedule's `demo` group works on its own (no `bdc demo` to prepare
+/// anything): every task succeeds on a fresh workspace, offline.
+async fn demo_group_runs_on_its_own(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let ws = tempfile::tempdir().unwrap();
+    if kind == Kind::Postgres {
+        bdc(&db, ws.path()).arg("migrate").assert().success();
+    }
+    let out = bdc(&db, ws.path())
+        .args([
+            "run-scheduled",
+            "--schedule",
+            "examples/schedule.yaml",
+            "--group",
+            "demo",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let tasks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("demo ")).collect();
+    assert_eq!(tasks.len(), 5, "{stdout}");
+    for t in &tasks {
+        assert_eq!(t.split_whitespace().nth(2), Some("ok"), "{stdout}");
+    }
+    assert!(stdout.contains("5 task(s) ran, 0 failed"), "{stdout}");
+    for (task, count) in [
+        ("run_boost_github_activity_tracker", "inserted=19"),
+        ("collect_boost_libraries", "libraries=5"),
+        ("git-history", "commits=5"),
+    ] {
+        let line = tasks.iter().find(|l| l.contains(task)).unwrap();
+        assert!(line.contains(count), "{line}");
+    }
+    // The bundled repository holds the commits `bdc demo` creates on the fly
+    // (the snapshot's greenness line names the same tip).
+    let heads = std::process::Command::new("git")
+        .args([
+            "bundle",
+            "list-heads",
+            "examples/git-history/demo-repo.bundle",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&heads.stdout)
+            .contains("cbb9cfc0dd1659d4f0a50108e118eb3ef31f0099 refs/heads/main"),
+        "{heads:?}"
+    );
+}

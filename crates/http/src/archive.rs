@@ -67,6 +67,14 @@ impl RawArchive {
         }
     }
 
+    /// An archive in `dir` (e.g. a recorded one under `examples/`).
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        RawArchive {
+            dir: dir.into(),
+            lock: tokio::sync::Mutex::new(0),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

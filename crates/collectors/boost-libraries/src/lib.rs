@@ -169,6 +169,10 @@ pub struct BoostArgs {
     /// without any network request.
     #[arg(long)]
     pub from_archive: bool,
+    /// With --from-archive: replay this recorded archive (e.g.
+    /// examples/boost-libraries/raw) instead of WORKSPACE_DIR/raw/<collector>.
+    #[arg(long, value_name = "DIR", requires = "from_archive")]
+    pub archive_dir: Option<std::path::PathBuf>,
     /// `--source github`: at most this many rate-limited requests this run.
     #[arg(long, value_name = "N")]
     pub max_requests: Option<u64>,
@@ -286,7 +290,10 @@ async fn github_catalog(
             ),
         });
     };
-    let archive = RawArchive::new(&ctx.config.workspace_dir, NAME);
+    let archive = match args.archive_dir.as_ref() {
+        Some(dir) if args.from_archive => RawArchive::at(dir),
+        _ => RawArchive::new(&ctx.config.workspace_dir, NAME),
+    };
     let client = if args.from_archive {
         HttpClient::replay(opts, archive).await
     } else {

@@ -63,6 +63,11 @@ pub struct GithubArgs {
     /// Re-parse the raw archive under WORKSPACE_DIR/raw/<collector> (no network).
     #[arg(long)]
     pub from_archive: bool,
+    /// With --from-archive: replay this recorded archive (e.g.
+    /// examples/github-activity/raw for the demo) instead of
+    /// WORKSPACE_DIR/raw/<collector>.
+    #[arg(long, value_name = "DIR", requires = "from_archive")]
+    pub archive_dir: Option<std::path::PathBuf>,
     /// Stop after this many rate-limited requests (304s are free); the
     /// next run resumes from the checkpoints.
     #[arg(long, value_name = "N")]

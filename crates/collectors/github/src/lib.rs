@@ -93,7 +93,10 @@ impl GithubCollector {
         if let Some(tune) = self.tune {
             tune(&mut opts);
         }
-        let archive = RawArchive::new(&ctx.config.workspace_dir, name);
+        let archive = match settings.args.archive_dir.as_ref() {
+            Some(dir) if settings.args.from_archive => RawArchive::at(dir),
+            _ => RawArchive::new(&ctx.config.workspace_dir, name),
+        };
         let client = if settings.args.from_archive {
             HttpClient::replay(opts, archive).await
         } else {
