@@ -17,6 +17,7 @@ mod daemon;
 mod github;
 mod greenness;
 mod health;
+mod library_docs;
 mod upsert;
 
 use std::time::Duration;
@@ -103,6 +104,9 @@ async fn main() -> Result<()> {
         }
         if wants("health") {
             rows.extend(health::run(kind, args.quick).await?);
+        }
+        if wants("library-docs") {
+            rows.extend(library_docs::run(kind, args.quick).await?);
         }
     }
     let w = rows
