@@ -126,26 +126,38 @@ pub fn extract(
             .map_err(io_err(&partial, "removing a partial extraction"))?;
     }
     std::fs::create_dir_all(&partial).map_err(io_err(&partial, "creating"))?;
+    let stats = extract_into(archive, kind, &partial).inspect_err(|_| {
+        // Best effort: a later run removes a leftover `.partial` anyway.
+        let _ = std::fs::remove_dir_all(&partial);
+    })?;
+    std::fs::rename(&partial, dest).map_err(io_err(dest, "moving the extraction into place"))?;
+    Ok(stats)
+}
+
+fn extract_into(
+    archive: &Path,
+    kind: ArchiveKind,
+    partial: &Path,
+) -> Result<ExtractStats, LibraryDocsError> {
     let file = File::open(archive).map_err(io_err(archive, "opening"))?;
     let stats = match kind {
-        ArchiveKind::Zip => extract_zip(archive, file, &partial)?,
+        ArchiveKind::Zip => extract_zip(archive, file, partial)?,
         ArchiveKind::TarGz => extract_tar(
             archive,
             flate2::read::MultiGzDecoder::new(BufReader::new(file)),
-            &partial,
+            partial,
         )?,
         ArchiveKind::TarBz2 => extract_tar(
             archive,
             bzip2::read::MultiBzDecoder::new(BufReader::new(file)),
-            &partial,
+            partial,
         )?,
         ArchiveKind::TarXz => extract_tar(
             archive,
             lzma_rust2::XzReader::new(BufReader::new(file), true),
-            &partial,
+            partial,
         )?,
     };
-    std::fs::rename(&partial, dest).map_err(io_err(dest, "moving the extraction into place"))?;
     Ok(stats)
 }
 

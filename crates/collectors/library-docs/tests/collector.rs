@@ -338,6 +338,24 @@ async fn crawl_store_and_rerun(kind: Kind) {
     );
     assert_eq!(env.rows().await, rows);
 
+    // Replay of the raw archive: no request, same rows.
+    let before = env.served();
+    let mut replay = ALL.to_vec();
+    replay.push("--from-archive");
+    let r = env.run(&replay).await;
+    assert_eq!(
+        (r.count("unchanged"), r.count("replayed") > 0),
+        (7, true),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.count("not_found"),
+        1,
+        "the archived 404 replays as a 404: {r:?}"
+    );
+    assert_eq!(env.served(), before);
+    assert_eq!(env.rows().await, rows);
+
     // A changed page is updated (file and row), nothing else.
     env.site.0.lock().unwrap().files.insert(
         "libs/json/doc/html/intro.html".into(),
@@ -560,7 +578,17 @@ fn files(ws: &Path) -> BTreeMap<String, String> {
 fn tar_gz(path: &Path, evil: bool) {
     let f = std::fs::File::create(path).unwrap();
     let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-    let mut b = tar::Builder::new(gz);
+    tar_into(gz, evil).finish().unwrap();
+}
+
+fn tar_bz2(path: &Path) {
+    let f = std::fs::File::create(path).unwrap();
+    let bz = bzip2::write::BzEncoder::new(f, bzip2::Compression::fast());
+    tar_into(bz, true).finish().unwrap();
+}
+
+fn tar_into<W: Write>(w: W, evil: bool) -> W {
+    let mut b = tar::Builder::new(w);
     for (rel, body) in tree() {
         let mut h = tar::Header::new_gnu();
         h.set_size(body.len() as u64);
@@ -602,7 +630,7 @@ fn tar_gz(path: &Path, evil: bool) {
         )
         .unwrap();
     }
-    b.into_inner().unwrap().finish().unwrap();
+    b.into_inner().unwrap()
 }
 
 fn zip_file(path: &Path) {
@@ -630,14 +658,14 @@ async fn local_archives_match_the_web_rows(kind: Kind) {
     let web = Env::new(kind).await;
     web.run(ALL).await;
     let web_rows = web.rows().await;
-    for format in ["tar.gz", "zip"] {
+    for format in ["tar.gz", "tar.bz2", "zip"] {
         let env = Env::new(kind).await;
         let src = tempfile::tempdir().unwrap();
         let archive = src.path().join(format!("boost_{V}.{format}"));
-        if format == "zip" {
-            zip_file(&archive);
-        } else {
-            tar_gz(&archive, true);
+        match format {
+            "zip" => zip_file(&archive),
+            "tar.bz2" => tar_bz2(&archive),
+            _ => tar_gz(&archive, true),
         }
         let src_dir = src.path().display().to_string();
         let mut args = ALL.to_vec();
@@ -678,6 +706,68 @@ async fn local_archives_match_the_web_rows(kind: Kind) {
         );
         assert!(!extract.exists());
     }
+    // tar.xz (fixture made with Python's lzma module): pages and a refused
+    // entry.
+    let env = Env::new(kind).await;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = fixtures.display().to_string();
+    let r = env
+        .run(&[
+            "--versions",
+            "1.86.0",
+            "--library",
+            "json",
+            "--use-local",
+            "--source-dir",
+            &dir,
+            "--cleanup-extract",
+        ])
+        .await;
+    assert_eq!(
+        (r.count("pages"), r.count("unsafe_entries")),
+        (2, 1),
+        "{r:?}"
+    );
+    let titles: Vec<String> = env.rows().await.into_iter().map(|r| r.3).collect();
+    assert_eq!(titles, vec!["X", "JSON xz"]);
+    assert!(!fixtures.join("escape.html").exists());
+
+    // A corrupt archive is a parse error naming it; nothing is left
+    // half-extracted as if complete.
+    let env = Env::new(kind).await;
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(
+        bad.path().join(format!("boost_{V}.tar.gz")),
+        b"\x1f\x8b\x08garbage",
+    )
+    .unwrap();
+    let dir = bad.path().display().to_string();
+    let err = LibraryDocsCollector
+        .run(&env.context(&[
+            "--versions",
+            "1.86.0",
+            "--library",
+            "json",
+            "--use-local",
+            "--source-dir",
+            &dir,
+        ]))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.category, FailureCategory::Parse, "{}", err.source);
+    assert!(
+        err.source.to_string().contains("boost_1_86_0.tar.gz"),
+        "{}",
+        err.source
+    );
+    assert!(
+        !env.workspace
+            .path()
+            .join(format!("library-docs/extract/{V}"))
+            .exists()
+    );
+
     // A missing archive is a clear not-found error naming the folder.
     let env = Env::new(kind).await;
     let empty = tempfile::tempdir().unwrap();
