@@ -18,6 +18,7 @@ mod demo;
 mod github;
 mod greenness;
 mod health;
+mod library_docs;
 mod upsert;
 
 use std::time::Duration;
@@ -107,6 +108,9 @@ async fn main() -> Result<()> {
         }
         if wants("health") {
             rows.extend(health::run(kind, args.quick).await?);
+        }
+        if wants("library-docs") {
+            rows.extend(library_docs::run(kind, args.quick).await?);
         }
     }
     let w = rows

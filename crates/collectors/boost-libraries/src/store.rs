@@ -251,3 +251,52 @@ pub async fn summary(storage: &Storage) -> Result<(u64, u64, u64), StorageError>
         Ok((out[0], out[1], out[2]))
     })
 }
+
+/// One library of a stored release, as other collectors need it
+/// (`library-docs`, usage mapping): key, display name, submodule and the
+/// documentation path of the library on boost.org (`libs/<key>/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogLibrary {
+    pub key: String,
+    pub name: Option<String>,
+    pub submodule: String,
+    /// `libs/<key>/`, relative to `https://www.boost.org/doc/libs/<1_NN_0>/`.
+    pub doc_path: String,
+}
+
+/// The newest stored release tag in version order (`boost-X.Y.Z` tags
+/// only, e.g. `boost-1.86.0`), if any such release was recorded.
+pub async fn newest_release(storage: &Storage) -> Result<Option<String>, StorageError> {
+    let releases: Vec<String> = on_pool!(storage, p => sqlx::query_scalar("SELECT release FROM bl_releases")
+        .fetch_all(p)
+        .await
+        .ctx("listing boost releases"))?;
+    Ok(releases
+        .into_iter()
+        .filter(|r| release_order(r).0 != u64::MAX)
+        .max_by_key(|r| release_order(r)))
+}
+
+/// The libraries recorded for `release` (sorted by key; empty when the
+/// release is not stored).
+pub async fn release_libraries(
+    storage: &Storage,
+    release: &str,
+) -> Result<Vec<CatalogLibrary>, StorageError> {
+    let rows: Vec<(String, Option<String>, String)> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT key, name, submodule FROM bl_libraries WHERE release = $1 ORDER BY key",
+    )
+    .bind(release)
+    .fetch_all(p)
+    .await
+    .ctx("listing a release's libraries"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, name, submodule)| CatalogLibrary {
+            doc_path: format!("libs/{key}/"),
+            key,
+            name,
+            submodule,
+        })
+        .collect())
+}
