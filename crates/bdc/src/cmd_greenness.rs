@@ -35,7 +35,7 @@ pub enum GreennessCommand {
     /// Ingest the current head of a queue's ref (fetching first); prints the request id.
     Ingest(IngestArgs),
     /// Run every pending pipeline stage until nothing is pending, then exit.
-    Drain(ConfigArg),
+    Drain(DrainArgs),
     /// A queue's last green, recent requests with state and degree, per-project greenness.
     Status(StatusArgs),
     /// Print the last green commit URI of a queue (or project); exit 1 when there is none.
@@ -71,9 +71,26 @@ pub struct ConfigArg {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    pub queue: String,
+    /// The queue (also accepted as `--queue Q`, like the other subcommands).
+    #[arg(
+        value_name = "QUEUE",
+        required_unless_present = "queue_flag",
+        conflicts_with = "queue_flag"
+    )]
+    pub queue: Option<String>,
+    #[arg(long = "queue", value_name = "QUEUE")]
+    pub queue_flag: Option<String>,
     #[command(flatten)]
     pub config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Targets built at once [default: `jobs` in the config, else the number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -145,15 +162,19 @@ pub async fn run(config: &Config, args: GreennessArgs) -> Result<ExitCode> {
     let code = match args.command {
         GreennessCommand::Ingest(a) => {
             let cfg = load_config(a.config.config)?;
-            if cfg.queue(&a.queue).is_none() {
+            let Some(queue) = a.queue.or(a.queue_flag) else {
+                return Err(
+                    UsageError("give the queue: `ingest Q` or `ingest --queue Q`".into()).into(),
+                );
+            };
+            if cfg.queue(&queue).is_none() {
                 return Err(UsageError(format!(
-                    "unknown queue {:?} (not in the greenness configuration)",
-                    a.queue
+                    "unknown queue {queue:?} (not in the greenness configuration)"
                 ))
                 .into());
             }
             let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("cli"));
-            let out = p.ingest(&a.queue).await.context("ingesting")?;
+            let out = p.ingest(&queue).await.context("ingesting")?;
             println!("{}", out.request.id);
             if !out.created {
                 eprintln!("(already ingested: {})", out.request.commit_uri);
@@ -161,7 +182,10 @@ pub async fn run(config: &Config, args: GreennessArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         GreennessCommand::Drain(a) => {
-            let cfg = load_config(a.config)?;
+            let mut cfg = load_config(a.config.config)?;
+            if let Some(j) = a.jobs {
+                Arc::make_mut(&mut cfg).jobs = Some(usize::from(j));
+            }
             let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("drain"));
             p.ensure_queues().await?;
             let r = p.drain().await.context("draining the greenness pipeline")?;

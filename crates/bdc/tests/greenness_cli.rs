@@ -160,8 +160,13 @@ async fn gating(kind: Kind) {
         .success();
 
     let bad = commit(&env.repo, "app/FAIL", "x");
-    env.out(&["greenness", "ingest", "main", "--config", &cfg]);
-    env.out(&["greenness", "drain", "--config", &cfg]);
+    // `--queue Q` works like the positional form.
+    assert_eq!(
+        env.out(&["greenness", "ingest", "--queue", "main", "--config", &cfg])
+            .trim(),
+        "request/main/2"
+    );
+    env.out(&["greenness", "drain", "--jobs", "2", "--config", &cfg]);
     env.bdc()
         .args(["greenness", "is-green", "--queue", "main", "--commit", &bad])
         .assert()
@@ -275,6 +280,26 @@ async fn gating(kind: Kind) {
         .assert()
         .code(2);
     env.bdc().args(["greenness", "drain"]).assert().code(2);
+    env.bdc()
+        .args(["greenness", "ingest", "--config", &cfg])
+        .assert()
+        .code(2);
+    env.bdc()
+        .args([
+            "greenness",
+            "ingest",
+            "main",
+            "--queue",
+            "main",
+            "--config",
+            &cfg,
+        ])
+        .assert()
+        .code(2);
+    env.bdc()
+        .args(["greenness", "drain", "--jobs", "0", "--config", &cfg])
+        .assert()
+        .code(2);
 }
 
 #[tokio::test]

@@ -86,7 +86,7 @@ struct NoopRunner {
 
 #[async_trait]
 impl BuildRunner for NoopRunner {
-    fn target_graph(&self, _q: &str, repo: bool, projects: &[String]) -> Vec<Target> {
+    fn target_graph(&self, _q: &QueueSpec, repo: bool, projects: &[String]) -> Vec<Target> {
         let names = if repo {
             vec!["repo".to_owned()]
         } else {
@@ -103,6 +103,7 @@ impl BuildRunner for NoopRunner {
     async fn build(
         &self,
         ctx: &BuildContext,
+        _spec: &QueueSpec,
         targets: &[Target],
     ) -> Result<Vec<TargetResult>, RunnerError> {
         let n = index(&ctx.commit_uri);
@@ -125,6 +126,7 @@ impl BuildRunner for NoopRunner {
                 exit_code: Some(0),
                 log_location: None,
                 detail: String::new(),
+                not_built: false,
             })
             .collect())
     }
@@ -144,11 +146,15 @@ fn config(projects: usize) -> GreennessConfig {
                     name: format!("p{i:02}"),
                     paths: vec![format!("libs/p{i:02}/**"), "common/**".into()],
                     build: Some("true".into()),
+                    deps: Vec::new(),
+                    from_command: false,
                 })
                 .collect(),
             projects_command: None,
+            projects_command_dir: None,
         }],
         hooks: Vec::new(),
+        jobs: None,
     }
 }
 

@@ -133,7 +133,7 @@ struct SimRunner {
 
 #[async_trait]
 impl BuildRunner for SimRunner {
-    fn target_graph(&self, _q: &str, repo: bool, projects: &[String]) -> Vec<Target> {
+    fn target_graph(&self, _q: &QueueSpec, repo: bool, projects: &[String]) -> Vec<Target> {
         if repo {
             vec![Target {
                 name: "repo".into(),
@@ -152,6 +152,7 @@ impl BuildRunner for SimRunner {
     async fn build(
         &self,
         ctx: &BuildContext,
+        _spec: &QueueSpec,
         targets: &[Target],
     ) -> Result<Vec<TargetResult>, RunnerError> {
         let faults = *self.faults.lock().unwrap();
@@ -185,6 +186,7 @@ impl BuildRunner for SimRunner {
                     exit_code: None,
                     log_location: None,
                     detail: String::new(),
+                    not_built: false,
                 }
             })
             .collect();
@@ -330,11 +332,15 @@ fn config(repo_build: bool) -> GreennessConfig {
                     name: format!("p{i}"),
                     paths: vec![format!("p{i}/**")],
                     build: None,
+                    deps: vec![],
+                    from_command: false,
                 })
                 .collect(),
             projects_command: None,
+            projects_command_dir: None,
         }],
         hooks: vec![],
+        jobs: None,
     }
 }
 
