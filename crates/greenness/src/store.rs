@@ -627,6 +627,16 @@ impl PipelineStore for SqlStore {
         Ok(msg)
     }
 
+    async fn renew(&self, msg: &Message, owner: &str, until_us: i64) -> Result<bool, StoreError> {
+        let mut tx = self.storage.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE greenness_messages SET lease_until_us = $1 WHERE id = $2 AND lease_owner = $3")
+            .bind(until_us).bind(msg.id).bind(owner)
+            .execute(&mut **t).await.ctx("renewing a stage lease")?.rows_affected());
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     async fn apply(
         &self,
         msg: &Message,

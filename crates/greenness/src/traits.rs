@@ -213,6 +213,9 @@ pub trait PipelineStore: Counter {
         now_us: i64,
         lease_us: i64,
     ) -> Result<Option<Message>, StoreError>;
+    /// Extend the lease of a message still held by `owner` to `until_us`
+    /// (a long build keeps its stage); false when the lease was lost.
+    async fn renew(&self, msg: &Message, owner: &str, until_us: i64) -> Result<bool, StoreError>;
     /// Atomically: check the lease, update the request (optimistic lock),
     /// append records, move last-green pointers forward, enqueue the next
     /// messages, ack the message.

@@ -244,6 +244,9 @@ impl PipelineStore for FaultStore {
     async fn claim(&self, o: &str, now: i64, l: i64) -> Result<Option<Message>, StoreError> {
         self.inner.claim(o, now, l).await
     }
+    async fn renew(&self, m: &Message, o: &str, until: i64) -> Result<bool, StoreError> {
+        self.inner.renew(m, o, until).await
+    }
     async fn apply(
         &self,
         msg: &Message,
