@@ -17,6 +17,9 @@ use crate::output::{table, truncate};
 
 /// Environment variable naming the greenness configuration YAML.
 pub const CONFIG_ENV: &str = "BDC_GREENNESS_YAML";
+/// Environment variable: address of the greenness gRPC listener of `bdc serve`
+/// (unset: no gRPC listener).
+pub const GRPC_BIND_ENV: &str = "BDC_GRPC_BIND";
 
 #[derive(Debug, Args)]
 pub struct GreennessArgs {
@@ -35,7 +38,7 @@ pub enum GreennessCommand {
     /// Ingest the current head of a queue's ref (fetching first); prints the request id.
     Ingest(IngestArgs),
     /// Run every pending pipeline stage until nothing is pending, then exit.
-    Drain(ConfigArg),
+    Drain(DrainArgs),
     /// A queue's last green, recent requests with state and degree, per-project greenness.
     Status(StatusArgs),
     /// Print the last green commit URI of a queue (or project); exit 1 when there is none.
@@ -71,9 +74,26 @@ pub struct ConfigArg {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    pub queue: String,
+    /// The queue (also accepted as `--queue Q`, like the other subcommands).
+    #[arg(
+        value_name = "QUEUE",
+        required_unless_present = "queue_flag",
+        conflicts_with = "queue_flag"
+    )]
+    pub queue: Option<String>,
+    #[arg(long = "queue", value_name = "QUEUE")]
+    pub queue_flag: Option<String>,
     #[command(flatten)]
     pub config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Targets built at once [default: `jobs` in the config, else the number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -145,15 +165,19 @@ pub async fn run(config: &Config, args: GreennessArgs) -> Result<ExitCode> {
     let code = match args.command {
         GreennessCommand::Ingest(a) => {
             let cfg = load_config(a.config.config)?;
-            if cfg.queue(&a.queue).is_none() {
+            let Some(queue) = a.queue.or(a.queue_flag) else {
+                return Err(
+                    UsageError("give the queue: `ingest Q` or `ingest --queue Q`".into()).into(),
+                );
+            };
+            if cfg.queue(&queue).is_none() {
                 return Err(UsageError(format!(
-                    "unknown queue {:?} (not in the greenness configuration)",
-                    a.queue
+                    "unknown queue {queue:?} (not in the greenness configuration)"
                 ))
                 .into());
             }
             let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("cli"));
-            let out = p.ingest(&a.queue).await.context("ingesting")?;
+            let out = p.ingest(&queue).await.context("ingesting")?;
             println!("{}", out.request.id);
             if !out.created {
                 eprintln!("(already ingested: {})", out.request.commit_uri);
@@ -161,7 +185,10 @@ pub async fn run(config: &Config, args: GreennessArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         GreennessCommand::Drain(a) => {
-            let cfg = load_config(a.config)?;
+            let mut cfg = load_config(a.config.config)?;
+            if let Some(j) = a.jobs {
+                Arc::make_mut(&mut cfg).jobs = Some(usize::from(j));
+            }
             let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("drain"));
             p.ensure_queues().await?;
             let r = p.drain().await.context("draining the greenness pipeline")?;
@@ -328,8 +355,9 @@ pub async fn run(config: &Config, args: GreennessArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// For `bdc serve`: the greenness routes and, when `BDC_GREENNESS_YAML` is
-/// set, the pollers and stage worker.
+/// For `bdc serve`: the greenness routes, the gRPC listener when
+/// `BDC_GRPC_BIND` is set and, when `BDC_GREENNESS_YAML` is set, the
+/// pollers and stage worker.
 pub fn serve_parts(
     config: &Config,
     storage: &bdc_storage::Storage,
@@ -339,21 +367,48 @@ pub fn serve_parts(
     Vec<tokio::task::JoinHandle<()>>,
 )> {
     let token = config.api_token.as_ref().map(|t| t.expose().to_owned());
-    if std::env::var_os(CONFIG_ENV).is_none() {
-        return Ok((
-            bdc_greenness::http::router(storage.clone(), None, token),
-            Vec::new(),
-        ));
+    let (pipeline, mut tasks) = if std::env::var_os(CONFIG_ENV).is_none() {
+        (None, Vec::new())
+    } else {
+        let cfg = load_config(None)?;
+        let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("serve"));
+        tracing::info!(
+            queues = p.config.queues.len(),
+            "greenness: pollers and worker started"
+        );
+        let tasks = bdc_greenness::http::spawn_background(p.clone(), stop.clone());
+        (Some(p), tasks)
+    };
+    if let Some(bind) = std::env::var_os(GRPC_BIND_ENV).filter(|b| !b.is_empty()) {
+        let bind = bind.to_string_lossy().into_owned();
+        let addr: std::net::SocketAddr = bind.parse().map_err(|e| {
+            UsageError(format!(
+                "{GRPC_BIND_ENV}={bind:?} is not an address (host:port): {e}"
+            ))
+        })?;
+        let std_listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("binding the gRPC listener {addr}"))?;
+        std_listener
+            .set_nonblocking(true)
+            .context("configuring the gRPC listener")?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)
+            .context("registering the gRPC listener")?;
+        let local = listener.local_addr().context("reading the gRPC address")?;
+        println!("bdc greenness gRPC listening on {local}");
+        let service = bdc_greenness_grpc::GreennessService::new(storage.clone(), pipeline.clone());
+        let mut stop = stop;
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = bdc_greenness_grpc::serve(listener, service, token, shutdown).await {
+                tracing::error!(error = %e, "greenness gRPC listener failed");
+            }
+        }));
     }
-    let cfg = load_config(None)?;
-    let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("serve"));
-    tracing::info!(
-        queues = p.config.queues.len(),
-        "greenness: pollers and worker started"
-    );
-    let tasks = bdc_greenness::http::spawn_background(p.clone(), stop);
     Ok((
-        bdc_greenness::http::router(storage.clone(), Some(p), token),
+        bdc_greenness::http::router(storage.clone(), pipeline, token),
         tasks,
     ))
 }

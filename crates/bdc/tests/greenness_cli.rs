@@ -160,8 +160,13 @@ async fn gating(kind: Kind) {
         .success();
 
     let bad = commit(&env.repo, "app/FAIL", "x");
-    env.out(&["greenness", "ingest", "main", "--config", &cfg]);
-    env.out(&["greenness", "drain", "--config", &cfg]);
+    // `--queue Q` works like the positional form.
+    assert_eq!(
+        env.out(&["greenness", "ingest", "--queue", "main", "--config", &cfg])
+            .trim(),
+        "request/main/2"
+    );
+    env.out(&["greenness", "drain", "--jobs", "2", "--config", &cfg]);
     env.bdc()
         .args(["greenness", "is-green", "--queue", "main", "--commit", &bad])
         .assert()
@@ -275,6 +280,26 @@ async fn gating(kind: Kind) {
         .assert()
         .code(2);
     env.bdc().args(["greenness", "drain"]).assert().code(2);
+    env.bdc()
+        .args(["greenness", "ingest", "--config", &cfg])
+        .assert()
+        .code(2);
+    env.bdc()
+        .args([
+            "greenness",
+            "ingest",
+            "main",
+            "--queue",
+            "main",
+            "--config",
+            &cfg,
+        ])
+        .assert()
+        .code(2);
+    env.bdc()
+        .args(["greenness", "drain", "--jobs", "0", "--config", &cfg])
+        .assert()
+        .code(2);
 }
 
 #[tokio::test]
@@ -360,4 +385,98 @@ async fn greenness_serve_polls_sqlite() {
 #[tokio::test]
 async fn greenness_serve_polls_postgres() {
     serve_polls(Kind::Postgres).await;
+}
+
+/// `bdc serve` with `BDC_GRPC_BIND`: the gRPC listener answers a real
+/// tonic client (bearer `BDC_API_TOKEN`) while the poller validates.
+async fn serve_grpc(kind: Kind) {
+    use bdc_greenness_grpc::pb::IsGreenRequest;
+    use bdc_greenness_grpc::pb::greenness_client::GreennessClient;
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let env = Env::new(kind).await;
+    let sha = commit(&env.repo, "app/a.c", "1");
+    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin!("bdc"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", env.db.url())
+        .env("WORKSPACE_DIR", env.tmp.path().join("ws"))
+        .env("BDC_LOG", "warn")
+        .env("BDC_API_TOKEN", "tok")
+        .env("BDC_GREENNESS_YAML", &env.config)
+        .env("BDC_GRPC_BIND", "127.0.0.1:0")
+        .current_dir(env.tmp.path())
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "0",
+            "--no-scheduler",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    let mut reader = BufReader::new(stdout);
+    reader.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("bdc greenness gRPC listening on "),
+        "{line}"
+    );
+    // Keep reading stdout (the HTTP line follows) so bdc never writes to a
+    // closed pipe.
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        while reader.read_line(&mut rest).is_ok_and(|n| n > 0) {}
+    });
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = GreennessClient::new(channel);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut req = tonic::Request::new(IsGreenRequest {
+            queue: "main".into(),
+            commit: sha.clone(),
+            project: None,
+        });
+        req.metadata_mut()
+            .insert("authorization", "Bearer tok".parse().unwrap());
+        if let Ok(r) = c.is_green(req).await
+            && r.get_ref().green
+        {
+            assert_eq!(r.get_ref().status, "green");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never green over gRPC");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let e = c
+        .is_green(IsGreenRequest {
+            queue: "main".into(),
+            commit: sha.clone(),
+            project: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = drain.join();
+}
+
+#[tokio::test]
+async fn greenness_serve_grpc_sqlite() {
+    serve_grpc(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn greenness_serve_grpc_postgres() {
+    serve_grpc(Kind::Postgres).await;
 }

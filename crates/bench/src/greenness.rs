@@ -11,6 +11,13 @@
 //!   mix (most commits touch one project, some a few, some shared code that
 //!   every project includes, some only docs; 5% break a project that the
 //!   next commit fixes).
+//! * `greenness-ingest`: `Ingest` over gRPC and over HTTP on loopback with
+//!   32 concurrent clients (each its own connection): requests/s and
+//!   p50/p99 latency (the head is resolved in memory, so the RPC layers and
+//!   the store's ingest transaction are measured, not git).
+//! * `greenness-graph` (once, in memory): a 200-target dependency graph
+//!   (each target 2–20 ms, up to 3 deps on earlier targets) built with
+//!   8-way parallelism against the sum of target times and a serial run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -86,7 +93,7 @@ struct NoopRunner {
 
 #[async_trait]
 impl BuildRunner for NoopRunner {
-    fn target_graph(&self, _q: &str, repo: bool, projects: &[String]) -> Vec<Target> {
+    fn target_graph(&self, _q: &QueueSpec, repo: bool, projects: &[String]) -> Vec<Target> {
         let names = if repo {
             vec!["repo".to_owned()]
         } else {
@@ -103,6 +110,7 @@ impl BuildRunner for NoopRunner {
     async fn build(
         &self,
         ctx: &BuildContext,
+        _spec: &QueueSpec,
         targets: &[Target],
     ) -> Result<Vec<TargetResult>, RunnerError> {
         let n = index(&ctx.commit_uri);
@@ -125,6 +133,7 @@ impl BuildRunner for NoopRunner {
                 exit_code: Some(0),
                 log_location: None,
                 detail: String::new(),
+                not_built: false,
             })
             .collect())
     }
@@ -144,11 +153,15 @@ fn config(projects: usize) -> GreennessConfig {
                     name: format!("p{i:02}"),
                     paths: vec![format!("libs/p{i:02}/**"), "common/**".into()],
                     build: Some("true".into()),
+                    deps: Vec::new(),
+                    from_command: false,
                 })
                 .collect(),
             projects_command: None,
+            projects_command_dir: None,
         }],
         hooks: Vec::new(),
+        jobs: None,
     }
 }
 
@@ -186,9 +199,209 @@ impl Rng {
     }
 }
 
+/// Ingest over gRPC and HTTP with `clients` concurrent clients.
+async fn ingest_rpc(kind: Kind, quick: bool) -> Result<Vec<Row>> {
+    use bdc_greenness_grpc::pb::IngestRequest;
+    use bdc_greenness_grpc::pb::greenness_client::GreennessClient;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let backend = backend_name(kind);
+    let clients = 32usize;
+    let per_client = if quick { 20 } else { 200 };
+    let (db, p, scm, _runner) = setup(kind, 5).await?;
+    if let Ok(mut paths) = scm.paths.lock() {
+        paths.push(vec!["libs/p00/a.c".into()]);
+    }
+    // The same database as the pipeline's store.
+    let storage = Storage::connect(db.url(), &ConnectOptions::default()).await?;
+    const TOKEN: &str = "bench-token";
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // gRPC server.
+    let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let service = bdc_greenness_grpc::GreennessService::new(storage.clone(), Some(p.clone()));
+    let mut grpc_stop = stop_rx.clone();
+    let grpc = tokio::spawn(bdc_greenness_grpc::serve(
+        grpc_listener,
+        service,
+        Some(TOKEN.to_owned()),
+        async move {
+            let _ = grpc_stop.wait_for(|s| *s).await;
+        },
+    ));
+    // HTTP server.
+    let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let http_addr = http_listener.local_addr()?;
+    let router = bdc_greenness::http::router(storage.clone(), Some(p.clone()), Some(TOKEN.into()));
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(http_listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    let mut rows = Vec::new();
+    for transport in ["grpc", "http"] {
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per_client);
+                if transport == "grpc" {
+                    let channel =
+                        tonic::transport::Endpoint::from_shared(format!("http://{grpc_addr}"))?
+                            .connect()
+                            .await?;
+                    let mut c = GreennessClient::new(channel);
+                    for _ in 0..per_client {
+                        let mut req = tonic::Request::new(IngestRequest {
+                            queue: "bench".into(),
+                        });
+                        req.metadata_mut()
+                            .insert("authorization", format!("Bearer {TOKEN}").parse()?);
+                        let t = Instant::now();
+                        c.ingest(req).await?;
+                        lat.push(t.elapsed());
+                    }
+                } else {
+                    let c = reqwest::Client::new();
+                    let url = format!("http://{http_addr}/api/greenness/queues/bench/ingest");
+                    for _ in 0..per_client {
+                        let t = Instant::now();
+                        let r = c.post(&url).bearer_auth(TOKEN).send().await?;
+                        anyhow::ensure!(r.status().is_success(), "HTTP ingest: {}", r.status());
+                        lat.push(t.elapsed());
+                    }
+                }
+                anyhow::Ok(lat)
+            }));
+        }
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await??);
+        }
+        let total = started.elapsed();
+        lat.sort();
+        let size = format!("{clients}x{per_client}");
+        rows.push(Row {
+            bench: format!("greenness-ingest {transport} throughput"),
+            backend,
+            size: size.clone(),
+            value: lat.len() as f64 / total.as_secs_f64().max(1e-9),
+            unit: "req/s",
+        });
+        for pct in [50.0, 99.0] {
+            rows.push(Row {
+                bench: format!("greenness-ingest {transport} p{pct:.0}"),
+                backend,
+                size: size.clone(),
+                value: percentile_ms(&lat, pct),
+                unit: "ms",
+            });
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = grpc.await;
+    let _ = http.await;
+    storage.close().await;
+    Ok(rows)
+}
+
+/// A 200-target graph: 8-way parallel vs the sum of target times and vs
+/// a serial run (in memory: each target sleeps its duration).
+async fn graph(quick: bool) -> Result<Vec<Row>> {
+    let n = 200usize;
+    let mut rng = Rng(0x6EA9_0000_0000_0200);
+    let mut targets = Vec::with_capacity(n);
+    let mut times = BTreeMap::new();
+    for i in 0..n {
+        let mut deps = BTreeSet::new();
+        if i > 0 {
+            for _ in 0..rng.below(4) {
+                deps.insert(format!("t{:03}", rng.below(i as u64)));
+            }
+        }
+        let ms = 2 + rng.below(19);
+        let ms = if quick { ms / 2 + 1 } else { ms };
+        times.insert(format!("t{i:03}"), std::time::Duration::from_millis(ms));
+        targets.push(Target {
+            name: format!("t{i:03}"),
+            deps: deps.into_iter().collect(),
+        });
+    }
+    let sum: std::time::Duration = times.values().sum();
+    let times = &times;
+    let build = |jobs: usize| {
+        let targets = &targets;
+        async move {
+            let t = Instant::now();
+            let out = bdc_greenness::graph::run(targets, jobs, |tg| async move {
+                let d = times.get(&tg.name).copied().unwrap_or_default();
+                tokio::time::sleep(d).await;
+                Ok(TargetResult {
+                    target: tg.name.clone(),
+                    outcome: Outcome::Passed,
+                    exit_code: Some(0),
+                    log_location: None,
+                    detail: String::new(),
+                    not_built: false,
+                })
+            })
+            .await?;
+            anyhow::ensure!(out.len() == targets.len(), "every target built");
+            anyhow::Ok(t.elapsed())
+        }
+    };
+    let parallel = build(8).await?;
+    let serial = build(1).await?;
+    let size = format!("{n} targets");
+    Ok(vec![
+        Row {
+            bench: "greenness-graph sum of target times".into(),
+            backend: "memory",
+            size: size.clone(),
+            value: sum.as_secs_f64() * 1000.0,
+            unit: "ms",
+        },
+        Row {
+            bench: "greenness-graph serial (--jobs 1) wall".into(),
+            backend: "memory",
+            size: size.clone(),
+            value: serial.as_secs_f64() * 1000.0,
+            unit: "ms",
+        },
+        Row {
+            bench: "greenness-graph --jobs 8 wall".into(),
+            backend: "memory",
+            size: size.clone(),
+            value: parallel.as_secs_f64() * 1000.0,
+            unit: "ms",
+        },
+        Row {
+            bench: "greenness-graph --jobs 8 speed-up vs sum".into(),
+            backend: "memory",
+            size: size.clone(),
+            value: sum.as_secs_f64() / parallel.as_secs_f64().max(1e-9),
+            unit: "x",
+        },
+        Row {
+            bench: "greenness-graph --jobs 8 speed-up vs serial".into(),
+            backend: "memory",
+            size,
+            value: serial.as_secs_f64() / parallel.as_secs_f64().max(1e-9),
+            unit: "x",
+        },
+    ])
+}
+
 pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     let backend = backend_name(kind);
     let mut rows = Vec::new();
+    if kind == Kind::Sqlite {
+        rows.extend(graph(quick).await?);
+    }
+    rows.extend(ingest_rpc(kind, quick).await?);
 
     // Overhead per commit (5 projects, one touched per commit).
     let n = if quick { 100 } else { 1000 };

@@ -58,12 +58,21 @@ pub enum ConfigError {
     },
 }
 
-/// A project: a name, the paths it owns and its build command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A project: a name, the paths it owns, its build command and the
+/// projects it depends on (built first; a change to a dependency affects
+/// its dependents; a dependency that does not pass leaves its dependents
+/// `not built`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProjectSpec {
     pub name: String,
     pub paths: Vec<String>,
     pub build: Option<String>,
+    #[serde(default)]
+    pub deps: Vec<String>,
+    /// Listed by the queue's `projects_command` (re-evaluated per request),
+    /// not by the YAML.
+    #[serde(default)]
+    pub from_command: bool,
 }
 
 /// A queue to validate.
@@ -76,22 +85,65 @@ pub struct QueueSpec {
     pub build: Option<String>,
     pub timeout_seconds: u64,
     pub projects: Vec<ProjectSpec>,
-    /// A command printing more projects (run by [`GreennessConfig::from_path`]).
+    /// A command printing more projects (run by [`GreennessConfig::from_path`]
+    /// to validate it, then again for every request).
     pub projects_command: Option<String>,
+    /// Directory the `projects_command` runs in (the config file's).
+    pub projects_command_dir: Option<std::path::PathBuf>,
 }
 
 impl QueueSpec {
-    /// Projects owning at least one of `paths`.
+    /// Projects owning at least one of `paths`, and (transitively) every
+    /// project depending on one of them, in configuration order.
     pub fn affected_projects(&self, paths: &[String]) -> Vec<String> {
-        self.projects
+        let mut affected: BTreeSet<&str> = self
+            .projects
             .iter()
             .filter(|p| {
                 paths
                     .iter()
                     .any(|path| p.paths.iter().any(|g| glob_match(g, path)))
             })
+            .map(|p| p.name.as_str())
+            .collect();
+        loop {
+            let before = affected.len();
+            for p in &self.projects {
+                if p.deps.iter().any(|d| affected.contains(d.as_str())) {
+                    affected.insert(p.name.as_str());
+                }
+            }
+            if affected.len() == before {
+                break;
+            }
+        }
+        self.projects
+            .iter()
+            .filter(|p| affected.contains(p.name.as_str()))
             .map(|p| p.name.clone())
             .collect()
+    }
+
+    /// The projects with the ones of `projects_command` replaced by
+    /// `listed` (a fresh evaluation), checked like the YAML ones.
+    pub fn with_listed_projects(&self, listed: Vec<ProjectSpec>) -> Result<QueueSpec, String> {
+        let mut spec = self.clone();
+        spec.projects.retain(|p| !p.from_command);
+        for mut p in listed {
+            if spec.project(&p.name).is_some() {
+                return Err(format!("duplicate project {:?}", p.name));
+            }
+            if spec.build.is_none() && p.build.is_none() {
+                return Err(format!(
+                    "project {:?} has no build command and the queue has no `build`",
+                    p.name
+                ));
+            }
+            p.from_command = true;
+            spec.projects.push(p);
+        }
+        check_deps(&spec.projects)?;
+        Ok(spec)
     }
 
     pub fn project_names(&self) -> Vec<String> {
@@ -122,6 +174,9 @@ pub struct HookSpec {
 pub struct GreennessConfig {
     pub queues: Vec<QueueSpec>,
     pub hooks: Vec<HookSpec>,
+    /// Targets built at once (`jobs:`, or `bdc greenness drain --jobs N`);
+    /// None: the number of cores.
+    pub jobs: Option<usize>,
 }
 
 impl GreennessConfig {
@@ -193,6 +248,7 @@ impl GreennessConfig {
                 ));
             }
             let mut projects = Vec::new();
+            let mut raw_deps = Vec::new();
             let mut pnames = BTreeSet::new();
             for (j, p) in q.projects.into_iter().enumerate() {
                 let pkey = |k: &str| format!("queues[{i}].projects[{j}].{k}");
@@ -227,7 +283,28 @@ impl GreennessConfig {
                     name: p.name.value,
                     paths: p.paths.into_iter().map(|g| g.value).collect(),
                     build: p.build,
+                    deps: p.deps.iter().map(|d| d.value.clone()).collect(),
+                    from_command: false,
                 });
+                raw_deps.push((j, p.deps));
+            }
+            for (j, deps) in &raw_deps {
+                for d in deps {
+                    if !projects.iter().any(|p| p.name == d.value) {
+                        return Err(err(
+                            d,
+                            format!(
+                                "queues[{i}].projects[{j}].deps: unknown project {:?}",
+                                d.value
+                            ),
+                        ));
+                    }
+                }
+            }
+            if q.projects_command.is_none()
+                && let Err(cycle) = check_deps(&projects)
+            {
+                return Err(err(&q.name, format!("queues[{i}].projects: {cycle}")));
             }
             if q.build.is_none() && projects.iter().any(|p| p.build.is_none()) {
                 return Err(err(
@@ -261,6 +338,7 @@ impl GreennessConfig {
                     timeout_seconds: q.timeout_seconds.unwrap_or(3600).max(1),
                     projects,
                     projects_command: None,
+                    projects_command_dir: None,
                 },
                 q.projects_command,
             ));
@@ -337,7 +415,20 @@ impl GreennessConfig {
             }
             hooks.push(HookSpec { target, events });
         }
+        let jobs = match raw.jobs {
+            Some(j) if j.value == 0 => {
+                return Err(ConfigError::Invalid {
+                    file: file.to_owned(),
+                    line: j.referenced.line() as usize,
+                    column: j.referenced.column() as usize,
+                    message: "jobs: must be at least 1".into(),
+                });
+            }
+            Some(j) => Some(j.value),
+            None => None,
+        };
         Ok(GreennessConfig {
+            jobs,
             queues: queues
                 .into_iter()
                 .map(|(mut q, cmd)| {
@@ -356,40 +447,128 @@ impl GreennessConfig {
             let Some(cmd) = q.projects_command.clone() else {
                 continue;
             };
-            let fail = |detail: String| ConfigError::ProjectsCommand {
-                file: file.to_owned(),
-                queue: q.name.clone(),
-                command: cmd.clone(),
-                detail,
-            };
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&cmd)
-                .current_dir(base)
-                .output()
-                .map_err(|e| fail(e.to_string()))?;
-            if !out.status.success() {
-                return Err(fail(format!(
-                    "exit status {}: {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let projects = parse_project_list(&stdout).map_err(fail)?;
-            for p in projects {
-                if q.project(&p.name).is_some() {
-                    return Err(fail(format!("duplicate project {:?}", p.name)));
-                }
-                q.projects.push(p);
-            }
+            q.projects_command_dir = Some(base.to_path_buf());
+            let listed =
+                list_projects(&cmd, base, &[]).map_err(|detail| ConfigError::ProjectsCommand {
+                    file: file.to_owned(),
+                    queue: q.name.clone(),
+                    command: cmd.clone(),
+                    detail,
+                })?;
+            *q = q
+                .with_listed_projects(listed)
+                .map_err(|detail| ConfigError::ProjectsCommand {
+                    file: file.to_owned(),
+                    queue: q.name.clone(),
+                    command: cmd.clone(),
+                    detail,
+                })?;
         }
         Ok(())
     }
 }
 
-/// Parse a project list: `name glob [glob...] [-- build command]` per line;
-/// blank lines and `#` comments are skipped.
+/// Run a `projects_command` with `sh -c` in `dir` (extra environment
+/// `env`) and parse its output (see [`parse_project_list`]).
+pub fn list_projects(
+    command: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> Result<Vec<ProjectSpec>, String> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "exit status {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    parse_project_list(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Check that every dependency names a project and that the dependencies
+/// form no cycle; the error names the cycle (`deps form a cycle: a -> b -> a`).
+pub fn check_deps(projects: &[ProjectSpec]) -> Result<(), String> {
+    for p in projects {
+        for d in &p.deps {
+            if !projects.iter().any(|q| &q.name == d) {
+                return Err(format!(
+                    "project {:?} depends on unknown project {d:?}",
+                    p.name
+                ));
+            }
+        }
+    }
+    let graph: Vec<(String, Vec<String>)> = projects
+        .iter()
+        .map(|p| (p.name.clone(), p.deps.clone()))
+        .collect();
+    match find_cycle(&graph) {
+        Some(cycle) => Err(format!("deps form a cycle: {}", cycle.join(" -> "))),
+        None => Ok(()),
+    }
+}
+
+/// A dependency cycle of a graph given as `(node, deps)`, as the path
+/// `a, b, …, a`; None when the graph is acyclic. Unknown deps are ignored.
+pub fn find_cycle(graph: &[(String, Vec<String>)]) -> Option<Vec<String>> {
+    // 0 = unvisited, 1 = on the stack, 2 = done.
+    let index: std::collections::HashMap<&str, usize> = graph
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.as_str(), i))
+        .collect();
+    let mut color = vec![0u8; graph.len()];
+    let mut stack: Vec<usize> = Vec::new();
+    fn visit(
+        i: usize,
+        graph: &[(String, Vec<String>)],
+        index: &std::collections::HashMap<&str, usize>,
+        color: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<String>> {
+        color[i] = 1;
+        stack.push(i);
+        for d in &graph[i].1 {
+            let Some(&j) = index.get(d.as_str()) else {
+                continue;
+            };
+            if color[j] == 1 {
+                let start = stack.iter().position(|&k| k == j).unwrap_or(0);
+                let mut cycle: Vec<String> =
+                    stack[start..].iter().map(|&k| graph[k].0.clone()).collect();
+                cycle.push(graph[j].0.clone());
+                return Some(cycle);
+            }
+            if color[j] == 0
+                && let Some(c) = visit(j, graph, index, color, stack)
+            {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        color[i] = 2;
+        None
+    }
+    for i in 0..graph.len() {
+        if color[i] == 0
+            && let Some(c) = visit(i, graph, &index, &mut color, &mut stack)
+        {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// Parse a project list: `name glob [glob...] [deps=a,b] [-- build command]`
+/// per line; blank lines and `#` comments are skipped.
 pub fn parse_project_list(text: &str) -> Result<Vec<ProjectSpec>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -403,14 +582,29 @@ pub fn parse_project_list(text: &str) -> Result<Vec<ProjectSpec>, String> {
         };
         let mut words = spec.split_whitespace();
         let name = words.next().unwrap_or_default().to_owned();
-        let paths: Vec<String> = words.map(str::to_owned).collect();
+        let mut paths = Vec::new();
+        let mut deps = Vec::new();
+        for w in words {
+            match w.strip_prefix("deps=") {
+                Some(list) => {
+                    deps.extend(list.split(',').filter(|d| !d.is_empty()).map(str::to_owned))
+                }
+                None => paths.push(w.to_owned()),
+            }
+        }
         if !valid_name(&name) || paths.is_empty() {
             return Err(format!(
-                "line {}: expected `name glob [glob...] [-- build]`, got {line:?}",
+                "line {}: expected `name glob [glob...] [deps=a,b] [-- build]`, got {line:?}",
                 n + 1
             ));
         }
-        out.push(ProjectSpec { name, paths, build });
+        out.push(ProjectSpec {
+            name,
+            paths,
+            build,
+            deps,
+            from_command: true,
+        });
     }
     Ok(out)
 }
@@ -473,6 +667,7 @@ struct RawConfig {
     queues: Vec<RawQueue>,
     #[serde(default)]
     hooks: Vec<RawHook>,
+    jobs: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -497,6 +692,8 @@ struct RawProject {
     #[serde(default)]
     paths: Vec<Spanned<String>>,
     build: Option<String>,
+    #[serde(default)]
+    deps: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -595,11 +792,66 @@ hooks:
     }
 
     #[test]
+    fn deps_are_checked_and_a_cycle_is_named() {
+        let base = "queues:\n  - name: q\n    repo: /r\n    ref: main\n    projects:\n";
+        let proj = |n: &str, deps: &str| {
+            format!(
+                "      - name: {n}\n        paths: [\"{n}/**\"]\n        build: make\n        deps: {deps}\n"
+            )
+        };
+        let good = format!(
+            "{base}{}{}{}",
+            proj("a", "[]"),
+            proj("b", "[a]"),
+            proj("c", "[a, b]")
+        );
+        let c = GreennessConfig::parse(&good, "g.yaml").unwrap();
+        assert_eq!(c.queues[0].projects[2].deps, vec!["a", "b"]);
+        assert_eq!(
+            c.queues[0].affected_projects(&["a/x".into()]),
+            vec!["a", "b", "c"]
+        );
+        assert_eq!(
+            c.queues[0].affected_projects(&["b/x".into()]),
+            vec!["b", "c"]
+        );
+        let cycle = format!(
+            "{base}{}{}{}",
+            proj("a", "[c]"),
+            proj("b", "[a]"),
+            proj("c", "[b]")
+        );
+        let e = GreennessConfig::parse(&cycle, "g.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("queues[0].projects: deps form a cycle: a -> c -> b -> a"),
+            "{e}"
+        );
+        let unknown = format!("{base}{}", proj("a", "[zz]"));
+        let e = GreennessConfig::parse(&unknown, "g.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("g.yaml:9:"), "{e}");
+        assert!(
+            e.contains("queues[0].projects[0].deps: unknown project \"zz\""),
+            "{e}"
+        );
+        let e = GreennessConfig::parse(&format!("jobs: 0\n{good}"), "g.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("jobs: must be at least 1"), "{e}");
+    }
+
+    #[test]
     fn project_lists() {
         let p = parse_project_list("# c\nx x/** y/*.h -- make x\n\nz z/\n").unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].build.as_deref(), Some("make x"));
         assert_eq!(p[1].paths, vec!["z/".to_owned()]);
         assert!(parse_project_list("lonely\n").is_err());
+        let p = parse_project_list("x x/** deps=y,z -- make\n").unwrap();
+        assert_eq!(p[0].deps, vec!["y", "z"]);
+        assert_eq!(p[0].paths, vec!["x/**"]);
     }
 }

@@ -19,7 +19,9 @@ pub struct RetryPolicy {
     pub max_attempts: i64,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// How long a claimed message stays invisible to other workers.
+    /// How long a claimed message stays invisible to other workers; a
+    /// running stage renews it every third of this, so a long build keeps
+    /// its stage, and a worker that dies loses it within one lease.
     pub lease: Duration,
 }
 
@@ -29,7 +31,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
-            lease: Duration::from_secs(3600),
+            lease: Duration::from_secs(300),
         }
     }
 }
@@ -229,7 +231,11 @@ impl Pipeline {
         let span = tracing::info_span!("greenness_stage", stage = msg.stage.as_str(), request = %msg.request_id, attempt = msg.attempts);
         let step = {
             use tracing::Instrument;
-            stages::handle(&env, msg).instrument(span.clone()).await
+            let work = stages::handle(&env, msg).instrument(span.clone());
+            tokio::select! {
+                r = work => r,
+                never = self.keep_lease(msg) => match never {},
+            }
         };
         let (transition, acked) = match step {
             Ok(Step::Apply(t)) => (*t, false),
@@ -278,6 +284,39 @@ impl Pipeline {
                 Ok(StepOutcome::Conflict)
             }
             Applied::LeaseLost => Ok(StepOutcome::LeaseLost),
+        }
+    }
+
+    /// Renew the lease of `msg` every third of the lease while the stage
+    /// runs (never returns; dropped when the stage ends). A lost lease is
+    /// logged: the stage's apply then finds it lost and writes nothing.
+    async fn keep_lease(&self, msg: &Message) -> std::convert::Infallible {
+        let lease = self.policy.lease;
+        let every = (lease / 3).max(Duration::from_millis(10));
+        let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+        let mut held = true;
+        loop {
+            tokio::time::sleep(every).await;
+            if !held {
+                continue;
+            }
+            let until = self.clock.now_us().saturating_add(lease_us);
+            match self.store.renew(msg, &self.owner, until).await {
+                Ok(true) => {
+                    metrics::counter!("bdc_greenness_lease_renewals_total").increment(1);
+                    tracing::debug!(message = msg.id, "greenness: lease renewed");
+                }
+                Ok(false) => {
+                    held = false;
+                    tracing::warn!(
+                        message = msg.id,
+                        "greenness: lease lost while the stage runs; its result will be dropped"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(message = msg.id, error = %e, "greenness: cannot renew a lease; trying again");
+                }
+            }
         }
     }
 

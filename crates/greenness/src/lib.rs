@@ -15,6 +15,7 @@
 pub mod config;
 pub mod engine;
 pub mod git;
+pub mod graph;
 pub mod hooks;
 pub mod http;
 pub mod mem;

@@ -309,6 +309,17 @@ impl PipelineStore for MemStore {
         }))
     }
 
+    async fn renew(&self, msg: &Message, owner: &str, until_us: i64) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        match s.messages.get_mut(&msg.id) {
+            Some(m) if m.lease.as_ref().is_some_and(|(o, _)| o == owner) => {
+                m.lease = Some((owner.to_owned(), until_us));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn apply(
         &self,
         msg: &Message,

@@ -206,6 +206,10 @@ pub struct TargetResult {
     pub exit_code: Option<i32>,
     pub log_location: Option<String>,
     pub detail: String,
+    /// Not run because a dependency did not pass (outcome `undetermined`:
+    /// never green, never a guessed red; status `not built`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_built: bool,
 }
 
 /// One build (a set of targets) of a request.
@@ -233,6 +237,10 @@ pub struct Evidence {
     /// Green inherited unchanged from this (ancestor, green) commit.
     pub inherited_from: Option<String>,
     pub reason: String,
+    /// Targets not built because a dependency did not pass (not decided:
+    /// left out of the degree).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_built: Vec<String>,
 }
 
 /// Stage data accumulated on a request.
@@ -248,6 +256,10 @@ pub struct RequestData {
     pub project_build: Option<BuildAttempt>,
     pub project_signals: BTreeMap<String, Signal>,
     pub error: Option<String>,
+    /// Projects listed by the queue's `projects_command` for this request
+    /// (evaluated once, by `process`; None: the command is not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_projects: Option<Vec<crate::config::ProjectSpec>>,
     /// A deliberate new attempt at an already validated commit (not
     /// superseded by newer heads).
     #[serde(default)]
@@ -510,6 +522,7 @@ mod tests {
                         exit_code: Some(1),
                         log_location: Some("/tmp/x.log".into()),
                         detail: "exit 1".into(),
+                        not_built: false,
                     }],
                 }),
                 repo_signal: Some(Signal {

@@ -31,6 +31,7 @@ pub fn pipeline(
         runner: Arc::new(CommandRunner {
             config: Arc::clone(&config),
             log_dir: base.join("logs"),
+            jobs: config.jobs.unwrap_or_else(crate::graph::default_jobs),
         }),
         hooks: Arc::new(ConfigHooks::new(config.hooks.clone())),
         config,
@@ -135,6 +136,13 @@ impl Gate<'_> {
             .await?;
         let status = match (&record, request.state) {
             (Some(r), _) if r.outcome == Outcome::Passed => "green".to_owned(),
+            (Some(r), _)
+                if r.outcome == Outcome::Undetermined
+                    && r.evidence.failing_targets.is_empty()
+                    && !r.evidence.not_built.is_empty() =>
+            {
+                "not built".to_owned()
+            }
             (Some(r), _) => r.outcome.as_str().to_owned(),
             (None, RequestState::Superseded) => "not validated".into(),
             (None, s) if s.is_terminal() => "not recorded".into(),

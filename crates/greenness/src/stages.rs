@@ -78,6 +78,11 @@ pub async fn handle(env: &Env<'_>, msg: &Message) -> Result<Step, StageError> {
             msg.stage.as_str()
         )));
     }
+    let spec = effective_spec(env.spec, &req)?;
+    let env = &Env {
+        spec: &spec,
+        ..*env
+    };
     let t = match msg.stage {
         Stage::Process => process(env, &req).await?,
         Stage::Build => build(env, &req, msg.attempts).await?,
@@ -90,6 +95,17 @@ pub async fn handle(env: &Env<'_>, msg: &Message) -> Result<Step, StageError> {
         Stage::Notify => return Ok(Step::Ack(String::new())),
     };
     Ok(Step::Apply(Box::new(t)))
+}
+
+/// The queue as this request sees it: the YAML projects plus the ones its
+/// `projects_command` listed when the request was processed.
+pub fn effective_spec(spec: &QueueSpec, req: &Request) -> Result<QueueSpec, StageError> {
+    match &req.data.listed_projects {
+        None => Ok(spec.clone()),
+        Some(listed) => spec
+            .with_listed_projects(listed.clone())
+            .map_err(|e| StageError::Invalid(format!("request {}: listed projects: {e}", req.id))),
+    }
 }
 
 fn update(req: &Request, state: RequestState, data: RequestData) -> Option<RequestUpdate> {
@@ -129,6 +145,23 @@ async fn process(env: &Env<'_>, req: &Request) -> Result<Transition, StageError>
         .queue(&req.queue)
         .await?
         .ok_or_else(|| StoreError::UnknownQueue(req.queue.clone()))?;
+    // Re-list the projects for this request (a project added in the
+    // repository is picked up without a restart).
+    let listed_spec;
+    let env = match env.runner.list_projects(env.spec, &req.commit_uri).await? {
+        Some(listed) => {
+            listed_spec = env
+                .spec
+                .with_listed_projects(listed.clone())
+                .map_err(|e| StageError::Invalid(format!("projects_command: {e}")))?;
+            data.listed_projects = Some(listed);
+            &Env {
+                spec: &listed_spec,
+                ..*env
+            }
+        }
+        None => env,
+    };
     let all = env.spec.project_names();
     let full = |reason: String| Plan {
         mode: BuildMode::Full,
@@ -190,7 +223,7 @@ async fn run_build(
     repo: bool,
     names: &[String],
 ) -> Result<BuildAttempt, StageError> {
-    let targets = env.runner.target_graph(&req.queue, repo, names);
+    let targets = env.runner.target_graph(env.spec, repo, names);
     if targets.is_empty() {
         return Ok(BuildAttempt {
             build_id,
@@ -205,7 +238,7 @@ async fn run_build(
         build_id: build_id.clone(),
         workdir,
     };
-    let results = env.runner.build(&ctx, &targets).await;
+    let results = env.runner.build(&ctx, env.spec, &targets).await;
     if let Err(e) = env.scm.release(&req.commit_uri, &ctx.build_id).await {
         tracing::warn!(request = %req.id, error = %e, "greenness: cannot release a checkout");
     }
@@ -239,31 +272,50 @@ async fn build(env: &Env<'_>, req: &Request, attempt: i64) -> Result<Transition,
     })
 }
 
-/// The signal of a set of target results over `units` units.
+/// The signal of a set of target results over `units` units. Targets not
+/// built (a dependency did not pass) are not decided: they are left out of
+/// the degree, never counted green or red.
 fn signal(build_id: &str, results: &[&TargetResult], units: usize) -> Signal {
+    let not_built: Vec<&TargetResult> = results.iter().copied().filter(|r| r.not_built).collect();
     let failing: Vec<&TargetResult> = results
         .iter()
         .copied()
-        .filter(|r| r.outcome != Outcome::Passed)
+        .filter(|r| r.outcome != Outcome::Passed && !r.not_built)
         .collect();
-    let failed = results
+    let failed = failing
         .iter()
         .filter(|r| r.outcome == Outcome::Failed)
         .count();
-    let undetermined = results.iter().any(|r| r.outcome == Outcome::Undetermined);
+    let undetermined = failing.iter().any(|r| r.outcome == Outcome::Undetermined);
     let outcome = if undetermined {
         Outcome::Undetermined
     } else if failed > 0 {
         Outcome::Failed
+    } else if !not_built.is_empty() {
+        Outcome::Undetermined
     } else {
         Outcome::Passed
     };
     let units = units.max(results.len()).max(1);
+    let decided = units.saturating_sub(not_built.len());
     let degree = if outcome == Outcome::Passed {
         0.0
+    } else if decided == 0 {
+        1.0
     } else {
-        (failing.len() as f64 / units as f64).clamp(0.0, 1.0)
+        (failing.len() as f64 / decided as f64).clamp(0.0, 1.0)
     };
+    let mut reason = format!(
+        "{} of {} targets passed",
+        results.len() - failing.len() - not_built.len(),
+        results.len() - not_built.len()
+    );
+    if !not_built.is_empty() {
+        reason.push_str(&format!(
+            "; {} not built (a dependency did not pass)",
+            not_built.len()
+        ));
+    }
     Signal {
         outcome,
         degree,
@@ -275,11 +327,8 @@ fn signal(build_id: &str, results: &[&TargetResult], units: usize) -> Signal {
                 .or(results.first())
                 .and_then(|r| r.log_location.clone()),
             inherited_from: None,
-            reason: format!(
-                "{} of {} targets passed",
-                results.len() - failing.len(),
-                results.len()
-            ),
+            reason,
+            not_built: not_built.iter().map(|r| r.target.clone()).collect(),
         },
     }
 }
@@ -564,7 +613,9 @@ pub async fn reconcile(
     if !repo_recorded {
         record_scope(env, &req, Scope::Repo, &undetermined, &mut t).await?;
     }
-    for p in env.spec.project_names() {
+    // The request's own project list when it has one (else the YAML's).
+    let spec = effective_spec(env.spec, &req).unwrap_or_else(|_| env.spec.clone());
+    for p in spec.project_names() {
         record_scope(env, &req, Scope::Project(p), &undetermined, &mut t).await?;
     }
     let mut data = req.data.clone();

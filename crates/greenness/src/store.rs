@@ -269,6 +269,64 @@ impl SqlStore {
         }))
     }
 
+    /// Records of a queue with an id above `after_id`, oldest first (a
+    /// watcher's next batch).
+    pub async fn records_after(
+        &self,
+        queue: &str,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<GreennessRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM greenness_records WHERE queue = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        Ok(on_pool!(self.storage, p => {
+            let mut out = Vec::new();
+            for row in sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(queue).bind(after_id).bind(limit).fetch_all(p).await.ctx("listing new greenness records")? {
+                out.push(record_from_row!(row));
+            }
+            out
+        }))
+    }
+
+    /// The record of `scope` just before record `before_id` (None: the
+    /// scope was never recorded before).
+    pub async fn previous_scope_record(
+        &self,
+        queue: &str,
+        scope: &Scope,
+        before_id: i64,
+    ) -> Result<Option<GreennessRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM greenness_records WHERE queue = $1 AND scope = $2 AND id < $3 ORDER BY id DESC LIMIT 1"
+        );
+        let scope = scope.key();
+        Ok(on_pool!(self.storage, p => {
+            match sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(queue).bind(&scope).bind(before_id).fetch_optional(p).await.ctx("reading a previous greenness record")? {
+                Some(row) => Some(record_from_row!(row)),
+                None => None,
+            }
+        }))
+    }
+
+    /// Whether the queue row exists.
+    pub async fn queue_exists(&self, queue: &str) -> Result<bool, StoreError> {
+        let n = on_pool!(self.storage, p => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM greenness_queues WHERE name = $1")
+            .bind(queue).fetch_one(p).await.ctx("checking a greenness queue")?);
+        Ok(n > 0)
+    }
+
+    /// The highest record id of a queue (0 when none).
+    pub async fn last_record_id(&self, queue: &str) -> Result<i64, StoreError> {
+        Ok(
+            on_pool!(self.storage, p => sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT MAX(id) FROM greenness_records WHERE queue = $1")
+            .bind(queue).fetch_one(p).await.ctx("reading the last greenness record id")?)
+            .unwrap_or(0),
+        )
+    }
+
     /// Every record of one commit, oldest first.
     pub async fn commit_records(
         &self,
@@ -625,6 +683,16 @@ impl PipelineStore for SqlStore {
         };
         tx.commit().await?;
         Ok(msg)
+    }
+
+    async fn renew(&self, msg: &Message, owner: &str, until_us: i64) -> Result<bool, StoreError> {
+        let mut tx = self.storage.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE greenness_messages SET lease_until_us = $1 WHERE id = $2 AND lease_owner = $3")
+            .bind(until_us).bind(msg.id).bind(owner)
+            .execute(&mut **t).await.ctx("renewing a stage lease")?.rows_affected());
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     async fn apply(

@@ -50,8 +50,8 @@ pub trait SourceControl: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub name: String,
-    /// Targets that must pass first (a failing dependency makes this one
-    /// `failed` without running it).
+    /// Targets that must pass first (a dependency that does not pass
+    /// leaves this one `not built`, without running it).
     pub deps: Vec<String>,
 }
 
@@ -73,15 +73,34 @@ pub struct RunnerError(pub String);
 /// Runs builds; yields a target graph and per-target results.
 #[async_trait]
 pub trait BuildRunner: Send + Sync {
-    /// Target graph of a queue for the given phase: `projects` empty and
-    /// `repo` true means the queue-level build.
-    fn target_graph(&self, queue: &str, repo: bool, projects: &[String]) -> Vec<Target>;
-    /// Build `targets` in `ctx.workdir`; one result per target.
+    /// Target graph of a queue (`spec`: the request's effective queue,
+    /// with its listed projects) for the given phase: `repo` true means the
+    /// queue-level build; else one target per project of `projects`, with
+    /// its `deps`.
+    fn target_graph(
+        &self,
+        spec: &crate::config::QueueSpec,
+        repo: bool,
+        projects: &[String],
+    ) -> Vec<Target>;
+    /// Build `targets` in `ctx.workdir` in dependency order; one result per
+    /// target (dependents of a target that did not pass are `not built`).
     async fn build(
         &self,
         ctx: &BuildContext,
+        spec: &crate::config::QueueSpec,
         targets: &[Target],
     ) -> Result<Vec<TargetResult>, RunnerError>;
+    /// The projects the queue's `projects_command` lists for `commit_uri`
+    /// (evaluated once per request, by `process`); None when the queue has
+    /// no such command.
+    async fn list_projects(
+        &self,
+        _spec: &crate::config::QueueSpec,
+        _commit_uri: &str,
+    ) -> Result<Option<Vec<crate::config::ProjectSpec>>, RunnerError> {
+        Ok(None)
+    }
 }
 
 /// A hook delivery failure (retried).
@@ -194,6 +213,9 @@ pub trait PipelineStore: Counter {
         now_us: i64,
         lease_us: i64,
     ) -> Result<Option<Message>, StoreError>;
+    /// Extend the lease of a message still held by `owner` to `until_us`
+    /// (a long build keeps its stage); false when the lease was lost.
+    async fn renew(&self, msg: &Message, owner: &str, until_us: i64) -> Result<bool, StoreError>;
     /// Atomically: check the lease, update the request (optimistic lock),
     /// append records, move last-green pointers forward, enqueue the next
     /// messages, ack the message.

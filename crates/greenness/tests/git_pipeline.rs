@@ -280,7 +280,12 @@ struct CrashingRunner;
 
 #[async_trait]
 impl BuildRunner for CrashingRunner {
-    fn target_graph(&self, _q: &str, _repo: bool, projects: &[String]) -> Vec<Target> {
+    fn target_graph(
+        &self,
+        _q: &bdc_greenness::QueueSpec,
+        _repo: bool,
+        projects: &[String],
+    ) -> Vec<Target> {
         projects
             .iter()
             .map(|p| Target {
@@ -292,6 +297,7 @@ impl BuildRunner for CrashingRunner {
     async fn build(
         &self,
         _c: &BuildContext,
+        _s: &bdc_greenness::QueueSpec,
         _t: &[Target],
     ) -> Result<Vec<TargetResult>, RunnerError> {
         Err(RunnerError("runner crashed".into()))

@@ -133,7 +133,7 @@ struct SimRunner {
 
 #[async_trait]
 impl BuildRunner for SimRunner {
-    fn target_graph(&self, _q: &str, repo: bool, projects: &[String]) -> Vec<Target> {
+    fn target_graph(&self, _q: &QueueSpec, repo: bool, projects: &[String]) -> Vec<Target> {
         if repo {
             vec![Target {
                 name: "repo".into(),
@@ -144,7 +144,7 @@ impl BuildRunner for SimRunner {
                 .iter()
                 .map(|p| Target {
                     name: p.clone(),
-                    deps: vec![],
+                    deps: _q.project(p).map(|s| s.deps.clone()).unwrap_or_default(),
                 })
                 .collect()
         }
@@ -152,6 +152,7 @@ impl BuildRunner for SimRunner {
     async fn build(
         &self,
         ctx: &BuildContext,
+        _spec: &QueueSpec,
         targets: &[Target],
     ) -> Result<Vec<TargetResult>, RunnerError> {
         let faults = *self.faults.lock().unwrap();
@@ -162,32 +163,37 @@ impl BuildRunner for SimRunner {
         if crash {
             return Err(RunnerError("simulated runner crash".into()));
         }
-        let mut w = self.world.lock().unwrap();
-        let n = index(&ctx.commit_uri).unwrap();
-        let broken = w.commits[n].broken.clone();
-        let results: Vec<TargetResult> = targets
-            .iter()
-            .map(|t| {
-                let bad = if t.name == "repo" {
-                    !broken.is_empty()
+        let broken = {
+            let w = self.world.lock().unwrap();
+            let n = index(&ctx.commit_uri).unwrap();
+            w.commits[n].broken.clone()
+        };
+        // The target graph: dependents of a target that does not pass are
+        // not built.
+        let broken = &broken;
+        let results = bdc_greenness::graph::run(targets, 3, |t| async move {
+            let bad = if t.name == "repo" {
+                !broken.is_empty()
+            } else {
+                broken.contains(&t.name)
+            };
+            Ok(TargetResult {
+                target: t.name.clone(),
+                outcome: if timeout {
+                    Outcome::Undetermined
+                } else if bad {
+                    Outcome::Failed
                 } else {
-                    broken.contains(&t.name)
-                };
-                TargetResult {
-                    target: t.name.clone(),
-                    outcome: if timeout {
-                        Outcome::Undetermined
-                    } else if bad {
-                        Outcome::Failed
-                    } else {
-                        Outcome::Passed
-                    },
-                    exit_code: None,
-                    log_location: None,
-                    detail: String::new(),
-                }
+                    Outcome::Passed
+                },
+                exit_code: None,
+                log_location: None,
+                detail: String::new(),
+                not_built: false,
             })
-            .collect();
+        })
+        .await?;
+        let mut w = self.world.lock().unwrap();
         w.builds.insert(ctx.build_id.clone(), results.clone());
         Ok(results)
     }
@@ -241,6 +247,9 @@ impl PipelineStore for FaultStore {
     }
     async fn claim(&self, o: &str, now: i64, l: i64) -> Result<Option<Message>, StoreError> {
         self.inner.claim(o, now, l).await
+    }
+    async fn renew(&self, m: &Message, o: &str, until: i64) -> Result<bool, StoreError> {
+        self.inner.renew(m, o, until).await
     }
     async fn apply(
         &self,
@@ -330,11 +339,21 @@ fn config(repo_build: bool) -> GreennessConfig {
                     name: format!("p{i}"),
                     paths: vec![format!("p{i}/**")],
                     build: None,
+                    // Odd projects depend on the one before: a broken
+                    // dependency leaves its dependent not built.
+                    deps: if i % 2 == 1 {
+                        vec![format!("p{}", i - 1)]
+                    } else {
+                        vec![]
+                    },
+                    from_command: false,
                 })
                 .collect(),
             projects_command: None,
+            projects_command_dir: None,
         }],
         hooks: vec![],
+        jobs: None,
     }
 }
 
@@ -378,8 +397,19 @@ impl Checker {
                 "seed {seed}: last green of {scope} has no passing record"
             );
         }
-        // 3. nothing green without a passing build; green is true.
+        // 3. nothing green without a passing build; green is true; a
+        // project not built (a dependency did not pass) is never green.
         for r in &s.records {
+            if let Scope::Project(p) = &r.scope
+                && r.evidence.not_built.contains(p)
+            {
+                assert_eq!(
+                    r.outcome,
+                    Outcome::Undetermined,
+                    "seed {seed}: not-built project {p} recorded {:?}",
+                    r.outcome
+                );
+            }
             if r.outcome != Outcome::Passed {
                 continue;
             }
