@@ -56,6 +56,8 @@ pub enum Command {
     Audit(crate::cmd_audit::AuditArgs),
     /// Commit greenness: ingest, drain, status, last-green, is-green, history.
     Greenness(crate::cmd_greenness::GreennessArgs),
+    /// The identity hub: list, show, merge, split, lock, unlock, suggest.
+    Identities(crate::cmd_identities::IdentitiesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +129,9 @@ pub struct ActivityArgs {
     /// Only records by this actor.
     #[arg(long)]
     pub actor: Option<String>,
+    /// Only records of this person (identity id, address or login), across sources.
+    #[arg(long, conflicts_with = "actor")]
+    pub person: Option<String>,
     /// At most N records.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,

@@ -54,6 +54,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Jobs(args) => crate::cmd_daemon::jobs(&config, args).await,
         Command::Audit(args) => crate::cmd_audit::run(&config, args).await,
         Command::Greenness(args) => crate::cmd_greenness::run(&config, args).await,
+        Command::Identities(args) => crate::cmd_identities::run(&config, args).await,
     }
 }
 
@@ -295,14 +296,20 @@ async fn activity(config: &Config, args: ActivityArgs) -> Result<ExitCode> {
         limit: Some(args.limit),
     };
     if args.count {
-        let n = storage.activity().count(&filter).await?;
+        let n = match &args.person {
+            Some(p) => crate::cmd_identities::person_count(&storage, p, &filter).await?,
+            None => storage.activity().count(&filter).await?,
+        };
         match args.format {
             OutputFormat::Json => println!("{}", serde_json::json!({ "count": n })),
             OutputFormat::Table | OutputFormat::Csv => println!("{n}"),
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let rows = storage.activity().list(&filter).await?;
+    let rows = match &args.person {
+        Some(p) => crate::cmd_identities::person_activity(&storage, p, &filter).await?,
+        None => storage.activity().list(&filter).await?,
+    };
     storage.close().await;
     let mut out = std::io::stdout().lock();
     match args.format {

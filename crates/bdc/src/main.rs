@@ -6,6 +6,7 @@ mod cli;
 mod cmd_audit;
 mod cmd_daemon;
 mod cmd_greenness;
+mod cmd_identities;
 mod collectors;
 mod commands;
 mod output;
