@@ -41,6 +41,10 @@ pub const PLATFORM_TABLES: &[&str] = &[
     "greenness_requests",
     "greenness_records",
     "greenness_dead_letters",
+    // Identity hub: who merged or split whom, and when.
+    "identities",
+    "profiles",
+    "identity_decisions",
 ];
 
 /// An invalid configuration file.

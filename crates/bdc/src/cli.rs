@@ -65,6 +65,8 @@ pub enum Command {
     Completions(crate::cmd_cli::CompletionsArgs),
     /// Print the man page (roff): `bdc manpage > bdc.1`.
     Manpage,
+    /// The identity hub: list, show, merge, split, lock, unlock, suggest.
+    Identities(crate::cmd_identities::IdentitiesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +142,9 @@ pub struct ActivityArgs {
     /// Only records by this actor.
     #[arg(long)]
     pub actor: Option<String>,
+    /// Only records of this person (identity id, address or login), across sources.
+    #[arg(long, conflicts_with = "actor")]
+    pub person: Option<String>,
     /// At most N records.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,

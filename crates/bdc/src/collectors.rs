@@ -17,5 +17,6 @@ pub fn registry() -> Registry {
     r.register(Arc::new(bdc_collector_github::GithubCollector::activity()));
     r.register(Arc::new(bdc_collector_github::GithubCollector::clang()));
     r.register(Arc::new(bdc_collector_library_docs::LibraryDocsCollector));
+    r.register(Arc::new(bdc_collector_identities::IdentitiesCollector));
     r
 }

@@ -62,6 +62,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Greenness(args) => crate::cmd_greenness::run(&config, args).await,
         Command::Demo(args) => crate::cmd_demo::run(config, args).await,
         Command::Completions(_) | Command::Manpage => Ok(ExitCode::SUCCESS),
+        Command::Identities(args) => crate::cmd_identities::run(&config, args).await,
     }
 }
 
@@ -307,14 +308,20 @@ async fn activity(config: &Config, args: ActivityArgs) -> Result<ExitCode> {
         limit: Some(args.limit),
     };
     if args.count {
-        let n = storage.activity().count(&filter).await?;
+        let n = match &args.person {
+            Some(p) => crate::cmd_identities::person_count(&storage, p, &filter).await?,
+            None => storage.activity().count(&filter).await?,
+        };
         match args.format {
             OutputFormat::Json => println!("{}", serde_json::json!({ "count": n })),
             OutputFormat::Table | OutputFormat::Csv => println!("{n}"),
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let rows = storage.activity().list(&filter).await?;
+    let rows = match &args.person {
+        Some(p) => crate::cmd_identities::person_activity(&storage, p, &filter).await?,
+        None => storage.activity().list(&filter).await?,
+    };
     storage.close().await;
     let mut out = std::io::stdout().lock();
     match args.format {

@@ -8,6 +8,7 @@ mod cmd_cli;
 mod cmd_daemon;
 mod cmd_demo;
 mod cmd_greenness;
+mod cmd_identities;
 mod collectors;
 mod commands;
 mod output;

@@ -50,7 +50,7 @@ async fn audit_commands_end_to_end(kind: Kind) {
         workspace: tempfile::tempdir().unwrap(),
     };
     let out = env.stdout(&["migrate"]);
-    assert!(out.contains("audit: 9 tables covered"), "{out}");
+    assert!(out.contains("audit: 12 tables covered"), "{out}");
     let index = repo_root().join("examples/wg21/index.json");
     let out = env.stdout(&[
         "run",

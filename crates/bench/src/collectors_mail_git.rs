@@ -187,7 +187,7 @@ pub async fn mbox(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     let db = TestDb::new(kind).await;
     let storage = Storage::connect(db.url(), &ConnectOptions::default()).await?;
     storage
-        .migrate_parts(&[&bdc_collector_mailing_list::SCHEMA])
+        .migrate_parts(&[&bdc_collector_mailing_list::SCHEMA, &bdc_identity::SCHEMA])
         .await?;
     let workspace = tempfile::tempdir()?;
     let cfg = config(db.url(), workspace.path())?;
@@ -270,7 +270,9 @@ pub async fn git_history(kind: Kind, quick: bool) -> Result<Vec<Row>> {
 
     let db = TestDb::new(kind).await;
     let storage = Storage::connect(db.url(), &ConnectOptions::default()).await?;
-    storage.migrate_parts(&[&bdc_collector_git::SCHEMA]).await?;
+    storage
+        .migrate_parts(&[&bdc_collector_git::SCHEMA, &bdc_identity::SCHEMA])
+        .await?;
     let workspace = tempfile::tempdir()?;
     let cfg = config(db.url(), workspace.path())?;
     let args = vec![

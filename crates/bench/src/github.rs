@@ -135,7 +135,11 @@ async fn sync_db(kind: Kind, audit: bool) -> Result<SyncDb> {
     let db = TestDb::new(kind).await;
     let storage = Storage::connect(db.url(), &ConnectOptions::default()).await?;
     storage
-        .migrate_parts(&[&bdc_http::SCHEMA, &bdc_collector_github::SCHEMA])
+        .migrate_parts(&[
+            &bdc_http::SCHEMA,
+            &bdc_collector_github::SCHEMA,
+            &bdc_identity::SCHEMA,
+        ])
         .await?;
     let storage = storage.with_actor(&Actor::job("github-activity", "bench"));
     if audit {
@@ -288,7 +292,11 @@ pub async fn resync(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     let db = TestDb::new(kind).await;
     let storage = Storage::connect(db.url(), &ConnectOptions::default()).await?;
     storage
-        .migrate_parts(&[&bdc_http::SCHEMA, &bdc_collector_github::SCHEMA])
+        .migrate_parts(&[
+            &bdc_http::SCHEMA,
+            &bdc_collector_github::SCHEMA,
+            &bdc_identity::SCHEMA,
+        ])
         .await?;
     let ws = tempfile::tempdir()?;
     let (wsp, api) = (ws.path().display().to_string(), server.uri());

@@ -332,6 +332,7 @@ pub async fn store_batch(
     records.extend(gone_rows.iter().filter_map(|r| activity_record(repo, r)));
     counts.activity =
         upsert_in_tx(&mut tx, &records, Some(run_id), end.map(|e| &e.checkpoint)).await?;
+    bdc_identity::record_profiles(&mut tx, &author_profiles(&unique)).await?;
     tx.commit().await?;
     Ok(counts)
 }
@@ -399,4 +400,18 @@ pub async fn get_commit(
         .await
         .ctx("reading a git commit"))?;
     Ok(row.map(from_tuple))
+}
+
+/// Identity-hub profiles of the commit authors (`git`, the address as written).
+fn author_profiles(commits: &[&Commit]) -> Vec<bdc_identity::ProfileInput> {
+    commits
+        .iter()
+        .map(|c| {
+            let email = c.author_email.trim();
+            bdc_identity::ProfileInput::new("git", email)
+                .name(Some(c.author_name.as_str()))
+                .email(Some(email))
+                .acts_as(SOURCE_SYSTEM, Some(email))
+        })
+        .collect()
 }

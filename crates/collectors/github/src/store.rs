@@ -458,6 +458,7 @@ impl GithubStore {
             };
             bdc_storage::activity::upsert_in_tx(&mut tx, &[], run_id, Some(&cp)).await?;
         }
+        bdc_identity::record_profiles(&mut tx, &profiles(&users, &commits)).await?;
         tx.commit().await?;
         Ok(WriteCounts {
             typed_rows: n,
@@ -694,3 +695,29 @@ pub const TABLES: &[&str] = &[
     "github_file_changes",
     "github_releases",
 ];
+
+/// Identity-hub profiles of a batch: every account (`github`, user id),
+/// with the author addresses its commits carry.
+fn profiles(users: &[&UserRow], commits: &[&(i64, Commit)]) -> Vec<bdc_identity::ProfileInput> {
+    use bdc_identity::ProfileInput;
+    let account = |u: &User| {
+        ProfileInput::new("github", u.id.to_string())
+            .login(Some(u.login.as_str()))
+            .acts_as(crate::records::SOURCE_SYSTEM, Some(u.login.as_str()))
+    };
+    let mut out: Vec<ProfileInput> = users
+        .iter()
+        .map(|u| {
+            account(&u.user)
+                .name(u.user.name.as_deref())
+                .email(u.user.email.as_deref())
+        })
+        .collect();
+    for (_, c) in commits {
+        if let Some(u) = &c.author {
+            let email = c.commit.author.as_ref().and_then(|p| p.email.as_deref());
+            out.push(account(u).email(email));
+        }
+    }
+    out
+}

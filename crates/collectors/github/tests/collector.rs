@@ -185,7 +185,7 @@ async fn open(kind: Kind) -> (TestDb, Storage) {
         .await
         .unwrap();
     storage
-        .migrate_parts(&[&bdc_http::SCHEMA, &SCHEMA])
+        .migrate_parts(&[&bdc_http::SCHEMA, &SCHEMA, &bdc_identity::SCHEMA])
         .await
         .unwrap();
     (db, storage)

@@ -272,8 +272,25 @@ pub async fn store_batch(
         .collect();
     counts.no_activity = changed.len() as u64 - records.len() as u64;
     counts.activity = upsert_in_tx(&mut tx, &records, Some(run_id), checkpoint).await?;
+    bdc_identity::record_profiles(&mut tx, &sender_profiles(&changed)).await?;
     tx.commit().await?;
     Ok(counts)
+}
+
+/// Identity-hub profiles of the senders (`mailing-list`, the address as written).
+fn sender_profiles(messages: &[&ParsedMessage]) -> Vec<bdc_identity::ProfileInput> {
+    messages
+        .iter()
+        .filter_map(|m| {
+            let email = m.from_email.as_deref()?.trim();
+            Some(
+                bdc_identity::ProfileInput::new(SOURCE_SYSTEM, email)
+                    .name(m.from_name.as_deref())
+                    .email(Some(email))
+                    .acts_as(SOURCE_SYSTEM, Some(email)),
+            )
+        })
+        .collect()
 }
 
 /// Summary of a stored list.
