@@ -22,6 +22,8 @@
 
 use bdc_storage::{Backend, SchemaPart, Storage, StorageError, Tx, on_tx};
 
+pub mod asof;
+pub mod chain;
 pub mod config;
 pub mod http;
 pub mod pending;
@@ -68,6 +70,12 @@ pub static AUDIT: SchemaPart = SchemaPart {
             description: "lz4 compression of pending statement captures (PostgreSQL)",
             sqlite: include_str!("../migrations/sqlite/0005_pending_lz4.sql"),
             postgres: include_str!("../migrations/postgres/0005_pending_lz4.sql"),
+        },
+        bdc_storage::MigrationFile {
+            version: 6,
+            description: "hash chain, purge records, horizons, row index (as-of)",
+            sqlite: include_str!("../migrations/sqlite/0006_chain_asof.sql"),
+            postgres: include_str!("../migrations/postgres/0006_chain_asof.sql"),
         },
     ],
 };

@@ -614,13 +614,26 @@ async fn baseline_in(tx: &mut Tx, spec: &TriggerSpec) -> Result<u64> {
         .fetch_one(&mut **t)
         .await)
     .ctx("counting rows for a baseline")?;
-    if rows == 0 {
-        return Ok(0);
+    // The table's audit horizon: history starts now (kept if set before).
+    let horizon = match backend {
+        Backend::Postgres => {
+            "INSERT INTO audit_horizons (table_name, horizon) VALUES ($1, now()) ON CONFLICT (table_name) DO NOTHING"
+        }
+        Backend::Sqlite => {
+            "INSERT INTO audit_horizons (table_name, horizon)
+             VALUES ($1, coalesce((SELECT t.occurred_at FROM audit_transactions t JOIN bdc_tx_context x ON x.id = 1 AND t.id = x.audit_tx),
+                                  strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
+             ON CONFLICT (table_name) DO NOTHING"
+        }
+    };
+    if rows > 0 {
+        let sql = spec.baseline_sql(backend);
+        on_tx!(tx, t => sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await.map(|_| ()))
+            .ctx("recording a baseline")?;
     }
-    let sql = spec.baseline_sql(backend);
-    on_tx!(tx, t => sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await.map(|_| ()))
-        .ctx("recording a baseline")?;
-    Ok(rows as u64)
+    on_tx!(tx, t => sqlx::query(horizon).bind(&spec.info.name).execute(&mut **t).await.map(|_| ()))
+        .ctx("recording the audit horizon of a table")?;
+    Ok(rows.max(0) as u64)
 }
 
 /// Record a baseline of `table` explicitly (`bdc audit baseline`): one

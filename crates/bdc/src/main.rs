@@ -4,6 +4,7 @@
 
 mod cli;
 mod cmd_audit;
+mod cmd_audit_chain;
 mod cmd_daemon;
 mod cmd_greenness;
 mod collectors;
