@@ -29,6 +29,7 @@ pub mod http;
 pub mod pending;
 pub mod query;
 pub mod retention;
+pub mod revert;
 pub mod telemetry;
 pub mod triggers;
 

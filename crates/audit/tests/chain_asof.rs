@@ -530,3 +530,102 @@ async fn http_as_of_and_history(kind: Kind) {
     assert_eq!(body["versions"].as_array().unwrap().len(), 2);
     assert_eq!(body["versions"][1]["diff"][0]["column"], "name");
 }
+
+async fn last_tx(s: &Storage) -> i64 {
+    bdc_audit::flush(s).await.unwrap();
+    on_pool!(s, p => sqlx::query_scalar::<_, i64>("SELECT max(transaction_id) FROM audit_changes").fetch_one(p).await).unwrap()
+}
+
+async fn items(s: &Storage) -> Vec<(i64, String)> {
+    on_pool!(s, p => sqlx::query_as::<_, (i64, String)>("SELECT id, name FROM items ORDER BY id").fetch_all(p).await).unwrap()
+}
+
+both!(revert_with_plan_conflicts_and_force);
+async fn revert_with_plan_conflicts_and_force(kind: Kind) {
+    use bdc_audit::revert::revert;
+    let (_db, s) = open(kind).await;
+    let w = covered_items(&s).await;
+    let cfg = no_platform();
+    write(
+        &w,
+        &[
+            "INSERT INTO items (id, name) VALUES (1, 'a')",
+            "INSERT INTO items (id, name) VALUES (2, 'b')",
+        ],
+    )
+    .await;
+    let tx_a = last_tx(&s).await;
+    write(
+        &w,
+        &[
+            "UPDATE items SET name = 'x' WHERE id = 1",
+            "DELETE FROM items WHERE id = 2",
+            "INSERT INTO items (id, name) VALUES (3, 'c')",
+        ],
+    )
+    .await;
+    let tx_b = last_tx(&s).await;
+    let operator = s.with_actor(&Actor::http("ops-alice"));
+    let plan = revert(&operator, &cfg, tx_b, false, true).await.unwrap();
+    assert!(!plan.applied);
+    let mut actions: Vec<&str> = plan.steps.iter().map(|st| st.action).collect();
+    actions.sort();
+    assert_eq!(actions, ["delete", "insert", "update"]);
+    assert!(plan.conflicts.is_empty());
+    assert_eq!(
+        items(&s).await,
+        [(1, "x".into()), (3, "c".into())],
+        "dry run wrote nothing"
+    );
+    let plan = revert(&operator, &cfg, tx_b, false, false).await.unwrap();
+    assert!(plan.applied);
+    assert_eq!(items(&s).await, [(1, "a".into()), (2, "b".into())]);
+    let rtx = plan.revert_transaction_id.unwrap();
+    let (name, reason, actor_id): (String, String, String) = on_pool!(s, p => sqlx::query_as::<_, (String, String, String)>(
+        "SELECT a.name, a.reason, t.actor_id FROM audit_actions a JOIN audit_transactions t ON t.id = a.transaction_id WHERE a.transaction_id = $1")
+        .bind(rtx).fetch_one(p).await).unwrap();
+    assert_eq!(name, "audit.revert");
+    assert!(
+        reason.contains(&format!("\"reverted_transaction\":{tx_b}")),
+        "{reason}"
+    );
+    assert_eq!(actor_id, "ops-alice");
+
+    // Reverting A now conflicts with B and with the revert of B.
+    let err = revert(&operator, &cfg, tx_a, false, false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert_eq!(
+        items(&s).await,
+        [(1, "a".into()), (2, "b".into())],
+        "nothing written"
+    );
+    let plan = revert(&operator, &cfg, tx_a, false, true).await.unwrap();
+    assert_eq!(plan.conflicts.len(), 2);
+    let plan = revert(&operator, &cfg, tx_a, true, false).await.unwrap();
+    assert!(plan.applied);
+    assert!(items(&s).await.is_empty());
+    // The chain still verifies over the reverts.
+    assert!(chain::verify(&s, &VerifyFrom::default()).await.unwrap().ok);
+
+    // Unknown transaction, table no longer covered: clear errors, nothing written.
+    invalid(
+        revert(&operator, &cfg, 424242, false, false)
+            .await
+            .unwrap_err(),
+        "transaction",
+    );
+    raw(
+        &s,
+        "DELETE FROM audit_covered_tables WHERE table_name = 'items'",
+    )
+    .await;
+    invalid(
+        revert(&operator, &cfg, tx_b, true, false)
+            .await
+            .unwrap_err(),
+        "table",
+    );
+    assert!(items(&s).await.is_empty());
+}

@@ -60,6 +60,8 @@ pub enum AuditCommand {
     VerifyChain(crate::cmd_audit_chain::VerifyChainArgs),
     /// Sign the chain head with BDC_AUDIT_SIGNING_KEY (Ed25519) and print (or write) the checkpoint.
     Checkpoint(crate::cmd_audit_chain::CheckpointArgs),
+    /// Undo one audit transaction with compensating writes (one transaction, action audit.revert); --dry-run prints the plan.
+    Revert(crate::cmd_audit_chain::RevertArgs),
     /// Verify a chain export (export --with-hashes) offline, without a database; exits 1 on a break.
     #[command(name = "verify-export")]
     VerifyExport(crate::cmd_audit_chain::VerifyExportArgs),
@@ -474,6 +476,7 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<ExitCode> {
         AuditCommand::VerifyChain(a) => crate::cmd_audit_chain::verify_chain(config, a).await,
         AuditCommand::Checkpoint(a) => crate::cmd_audit_chain::checkpoint(config, a).await,
         AuditCommand::VerifyExport(a) => crate::cmd_audit_chain::verify_export(a),
+        AuditCommand::Revert(a) => crate::cmd_audit_chain::revert(config, &cfg, a).await,
         AuditCommand::Flush => {
             let storage = connect_ready(config).await?;
             let n = bdc_audit::flush(&storage).await?;

@@ -333,3 +333,71 @@ pub async fn export_with_hashes(config: &Config, a: ExportArgs) -> Result<ExitCo
     eprintln!("exported {n} chain links");
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, Args)]
+pub struct RevertArgs {
+    /// The audit transaction to undo (`bdc audit timeline` / `show`).
+    pub transaction: i64,
+    /// Print the compensating writes and any conflicts; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply even when later transactions changed the same rows (their changes are overwritten).
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_enum, default_value_t = TimelineFormat::Table)]
+    pub format: TimelineFormat,
+}
+
+pub async fn revert(
+    config: &Config,
+    cfg: &bdc_audit::AuditConfig,
+    a: RevertArgs,
+) -> Result<ExitCode> {
+    let storage = connect_ready(config).await?;
+    let plan = bdc_audit::revert::revert(&storage, cfg, a.transaction, a.force, true)
+        .await
+        .map_err(usage)?;
+    let refused = !plan.conflicts.is_empty() && !a.force;
+    let plan = if a.dry_run || refused {
+        plan
+    } else {
+        bdc_audit::revert::revert(&storage, cfg, a.transaction, a.force, false)
+            .await
+            .map_err(usage)?
+    };
+    storage.close().await;
+    match a.format {
+        TimelineFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        TimelineFormat::Table => {
+            println!(
+                "{} audit transaction {}: {} compensating write(s)",
+                if plan.applied {
+                    "reverted"
+                } else {
+                    "plan to revert"
+                },
+                plan.transaction_id,
+                plan.steps.len()
+            );
+            for st in &plan.steps {
+                println!("  {} {} {} {}", st.action, st.table, st.pk, st.values);
+            }
+            if let Some(t) = plan.revert_transaction_id {
+                println!("recorded as audit transaction {t} (action audit.revert)");
+            }
+        }
+    }
+    for c in &plan.conflicts {
+        eprintln!(
+            "conflict: {} {} was changed later by audit transaction(s) {:?}",
+            c.table, c.pk, c.later_transactions
+        );
+    }
+    if refused && !a.dry_run {
+        eprintln!(
+            "error: refused: later transactions changed the same rows (nothing written; --force overwrites them)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

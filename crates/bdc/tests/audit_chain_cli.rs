@@ -225,6 +225,26 @@ async fn time_travel_and_tamper_evidence_end_to_end(kind: Kind) {
     assert!(err.contains("broken link"), "{err}");
     env.fails(&["audit", "export", "--format", "csv", "--with-hashes"], 2);
 
+    // Revert: a dry-run plan, then the real thing, recorded as audit.revert.
+    let tl = env.stdout(&[
+        "audit",
+        "timeline",
+        "--table",
+        "collector_runs",
+        "--limit",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let tl: serde_json::Value = serde_json::from_str(&tl).unwrap();
+    let max_tx = tl["items"][0]["transaction_id"].as_i64().unwrap();
+    let tx = max_tx.to_string();
+    let out = env.stdout(&["audit", "revert", &tx, "--dry-run"]);
+    assert!(out.contains("plan to revert"), "{out}");
+    let out = env.stdout(&["audit", "revert", &tx, "--force"]);
+    assert!(out.contains("action audit.revert"), "{out}");
+    env.fails(&["audit", "revert", "987654"], 2);
+
     // A hand edit in the database is caught.
     let edit = match kind {
         Kind::Sqlite => {
