@@ -17,6 +17,10 @@
 //! * **Semantic actions** ([`record_action`]), **timeline and export**
 //!   ([`query`]), **retention** ([`retention`]), **coverage**
 //!   ([`triggers::verify`]), **HTTP API** ([`http`]).
+//! * **Time travel** ([`asof`]: a row or a table as of a time, row
+//!   history), **revert** ([`revert`]) and **tamper evidence** ([`chain`]:
+//!   a hash chain computed at flush time, signed checkpoints, offline
+//!   verification of exports).
 //!
 //! See `docs/audit.md` for the operator's guide.
 
