@@ -629,3 +629,27 @@ async fn revert_with_plan_conflicts_and_force(kind: Kind) {
     );
     assert!(items(&s).await.is_empty());
 }
+
+both!(coverage_detects_replaced_capture_code);
+async fn coverage_detects_replaced_capture_code(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    covered_items(&s).await;
+    let cfg = no_platform();
+    let v = triggers::verify(&s, &cfg, &["items".into()]).await.unwrap();
+    assert_eq!(v[0].1, triggers::Coverage::Covered, "{v:?}");
+    let tamper = match kind {
+        Kind::Postgres => {
+            "CREATE OR REPLACE FUNCTION bdc_audit_capture() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN RETURN NULL; END $fn$"
+        }
+        Kind::Sqlite => {
+            "DROP TRIGGER bdc_audit_update_items;
+             CREATE TRIGGER bdc_audit_update_items AFTER UPDATE ON items BEGIN SELECT 1; END"
+        }
+    };
+    raw(&s, tamper).await;
+    let v = triggers::verify(&s, &cfg, &["items".into()]).await.unwrap();
+    match &v[0].1 {
+        triggers::Coverage::Stale(why) => assert!(why.contains("differs"), "{why}"),
+        other => panic!("expected stale, got {other:?}"),
+    }
+}
