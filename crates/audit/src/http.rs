@@ -5,6 +5,9 @@
 //! | --- | --- |
 //! | `GET /api/audit/timeline?table=&pk=&actor_type=&actor_id=&action=&since=&until=&limit=&cursor=` | a timeline page `{"items": [...], "next_cursor": N|null}` |
 //! | `GET /api/audit/transactions/{id}/changes` | one transaction with its actions and changes; 404 when unknown |
+//! | `GET /api/audit/as-of?table=&at=&pk=` | one row as it was at `at` (JSON, with its state) |
+//! | `GET /api/audit/as-of?table=&at=[&where=COLUMN=VALUE]` | the whole table as it was (NDJSON) |
+//! | `GET /api/audit/history?table=&pk=` | every version of one row with the diffs between them |
 //!
 //! Both need `Authorization: Bearer <BDC_API_TOKEN>`; without the header,
 //! with a wrong token, or when `BDC_API_TOKEN` is not set (fail closed) the
@@ -40,6 +43,8 @@ pub fn router(storage: Storage, token: Option<String>) -> Router {
     Router::new()
         .route("/api/audit/timeline", get(timeline_handler))
         .route("/api/audit/transactions/{id}/changes", get(changes_handler))
+        .route("/api/audit/as-of", get(as_of_handler))
+        .route("/api/audit/history", get(history_handler))
         .with_state(state)
 }
 
@@ -81,7 +86,9 @@ fn check_auth(state: &ApiState, headers: &HeaderMap) -> Option<Response> {
 
 fn error_response(e: AuditError) -> Response {
     match e {
-        AuditError::InvalidFilter { .. } => json_error(StatusCode::BAD_REQUEST, e.to_string()),
+        AuditError::InvalidFilter { .. }
+        | AuditError::NoSuchTable { .. }
+        | AuditError::NoPrimaryKey { .. } => json_error(StatusCode::BAD_REQUEST, e.to_string()),
         other => {
             tracing::error!(error = %other, "audit API failed");
             json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
@@ -132,6 +139,112 @@ async fn changes_handler(
         )
             .into_response(),
         Ok(None) => json_error(StatusCode::NOT_FOUND, format!("no audit transaction {id}")),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Query of `/api/audit/as-of` and `/api/audit/history`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsOfQuery {
+    pub table: String,
+    pub pk: Option<String>,
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(rename = "where")]
+    pub where_: Option<String>,
+    pub limit: Option<u64>,
+}
+
+async fn as_of_handler(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    query: Result<Query<AsOfQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(r) = check_auth(&state, &headers) {
+        return r;
+    }
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let Some(at) = q.at else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "at (RFC 3339 time) is required".into(),
+        );
+    };
+    let no_store = [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))];
+    if let Some(pk) = &q.pk {
+        return match crate::asof::row_as_of(&state.storage, &q.table, pk, at).await {
+            Ok(r) => (no_store, axum::Json(r)).into_response(),
+            Err(e) => error_response(e),
+        };
+    }
+    let filter = match &q.where_ {
+        Some(w) => match w.split_once('=') {
+            Some((c, v)) => Some(crate::asof::ColumnFilter {
+                column: c.to_owned(),
+                value: v.to_owned(),
+            }),
+            None => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("where {w:?}: expected COLUMN=VALUE"),
+                );
+            }
+        },
+        None => None,
+    };
+    let mut body = Vec::new();
+    match crate::asof::table_as_of(
+        &state.storage,
+        &q.table,
+        at,
+        filter.as_ref(),
+        crate::query::ExportFormat::Ndjson,
+        &mut body,
+    )
+    .await
+    {
+        Ok(_) => (
+            [
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-ndjson"),
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn history_handler(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    query: Result<Query<AsOfQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(r) = check_auth(&state, &headers) {
+        return r;
+    }
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let Some(pk) = &q.pk else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "pk (JSON object) is required".into(),
+        );
+    };
+    match crate::asof::history(&state.storage, &q.table, pk, q.limit.unwrap_or(1000)).await {
+        Ok(v) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(serde_json::json!({"versions": v})),
+        )
+            .into_response(),
         Err(e) => error_response(e),
     }
 }

@@ -17,16 +17,23 @@
 //! * **Semantic actions** ([`record_action`]), **timeline and export**
 //!   ([`query`]), **retention** ([`retention`]), **coverage**
 //!   ([`triggers::verify`]), **HTTP API** ([`http`]).
+//! * **Time travel** ([`asof`]: a row or a table as of a time, row
+//!   history), **revert** ([`revert`]) and **tamper evidence** ([`chain`]:
+//!   a hash chain computed at flush time, signed checkpoints, offline
+//!   verification of exports).
 //!
 //! See `docs/audit.md` for the operator's guide.
 
 use bdc_storage::{Backend, SchemaPart, Storage, StorageError, Tx, on_tx};
 
+pub mod asof;
+pub mod chain;
 pub mod config;
 pub mod http;
 pub mod pending;
 pub mod query;
 pub mod retention;
+pub mod revert;
 pub mod telemetry;
 pub mod triggers;
 
@@ -68,6 +75,12 @@ pub static AUDIT: SchemaPart = SchemaPart {
             description: "lz4 compression of pending statement captures (PostgreSQL)",
             sqlite: include_str!("../migrations/sqlite/0005_pending_lz4.sql"),
             postgres: include_str!("../migrations/postgres/0005_pending_lz4.sql"),
+        },
+        bdc_storage::MigrationFile {
+            version: 6,
+            description: "hash chain, purge records, horizons, row index (as-of)",
+            sqlite: include_str!("../migrations/sqlite/0006_chain_asof.sql"),
+            postgres: include_str!("../migrations/postgres/0006_chain_asof.sql"),
         },
     ],
 };

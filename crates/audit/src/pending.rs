@@ -38,6 +38,13 @@ const SQLITE_ROWS_PER_TX: i64 = 20_000;
 /// no-op on a database without the audit schema (or one older than audit
 /// migration 3 on PostgreSQL, 4 on SQLite).
 pub async fn flush(storage: &Storage) -> Result<u64> {
+    let n = flush_pending(storage).await?;
+    // Chain what is complete now (hashing stays off the write path).
+    crate::chain::extend(storage).await?;
+    Ok(n)
+}
+
+async fn flush_pending(storage: &Storage) -> Result<u64> {
     let start = Instant::now();
     // A read first: most calls find nothing and need no write access.
     let Some(hwm) = high_water_mark(storage).await? else {

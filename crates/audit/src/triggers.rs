@@ -614,13 +614,26 @@ async fn baseline_in(tx: &mut Tx, spec: &TriggerSpec) -> Result<u64> {
         .fetch_one(&mut **t)
         .await)
     .ctx("counting rows for a baseline")?;
-    if rows == 0 {
-        return Ok(0);
+    // The table's audit horizon: history starts now (kept if set before).
+    let horizon = match backend {
+        Backend::Postgres => {
+            "INSERT INTO audit_horizons (table_name, horizon) VALUES ($1, now()) ON CONFLICT (table_name) DO NOTHING"
+        }
+        Backend::Sqlite => {
+            "INSERT INTO audit_horizons (table_name, horizon)
+             VALUES ($1, coalesce((SELECT t.occurred_at FROM audit_transactions t JOIN bdc_tx_context x ON x.id = 1 AND t.id = x.audit_tx),
+                                  strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
+             ON CONFLICT (table_name) DO NOTHING"
+        }
+    };
+    if rows > 0 {
+        let sql = spec.baseline_sql(backend);
+        on_tx!(tx, t => sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await.map(|_| ()))
+            .ctx("recording a baseline")?;
     }
-    let sql = spec.baseline_sql(backend);
-    on_tx!(tx, t => sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await.map(|_| ()))
-        .ctx("recording a baseline")?;
-    Ok(rows as u64)
+    on_tx!(tx, t => sqlx::query(horizon).bind(&spec.info.name).execute(&mut **t).await.map(|_| ()))
+        .ctx("recording the audit horizon of a table")?;
+    Ok(rows.max(0) as u64)
 }
 
 /// Record a baseline of `table` explicitly (`bdc audit baseline`): one
@@ -763,6 +776,9 @@ async fn coverage_of(storage: &Storage, cfg: &AuditConfig, table: &str) -> Resul
             found.join(", ")
         )));
     }
+    if let Some(why) = tampered(storage, &spec).await? {
+        return Ok(Coverage::Stale(why));
+    }
     let registered: Option<String> = on_pool!(storage, p => sqlx::query_scalar::<_, String>(
         "SELECT trigger_sql FROM audit_covered_tables WHERE table_name = $1")
         .bind(table)
@@ -781,6 +797,68 @@ async fn coverage_of(storage: &Storage, cfg: &AuditConfig, table: &str) -> Resul
         ),
         None => Coverage::Stale("triggers present but not registered; run `bdc audit gen-triggers`".into()),
     })
+}
+
+/// The body of the newest definition of a capture function in the audit
+/// migrations (what `pg_proc.prosrc` holds when nobody replaced it).
+fn expected_pg_body(name: &str) -> Option<&'static str> {
+    let marker = format!("FUNCTION {name}() RETURNS trigger");
+    crate::AUDIT.migrations.iter().rev().find_map(|m| {
+        let at = m.postgres.find(&marker)?;
+        let rest = &m.postgres[at..];
+        let start = rest.find("$fn$")? + 4;
+        let end = rest[start..].find("$fn$")?;
+        Some(&rest[start..start + end])
+    })
+}
+
+/// Whether the installed capture code differs from what bdc generates:
+/// on PostgreSQL the capture functions' bodies (a replaced function
+/// captures whatever it likes under the expected trigger names), on
+/// SQLite each trigger's stored SQL. `Some(reason)` when it does.
+async fn tampered(storage: &Storage, spec: &TriggerSpec) -> Result<Option<String>> {
+    match storage.pool() {
+        bdc_storage::Pool::Postgres(p) => {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT p.proname::text, p.prosrc FROM pg_proc p
+                   JOIN pg_namespace n ON n.oid = p.pronamespace
+                  WHERE n.nspname = current_schema()
+                    AND p.proname IN ('bdc_audit_capture', 'bdc_audit_capture_rows')",
+            )
+            .fetch_all(p)
+            .await
+            .ctx("reading the audit capture functions")?;
+            for (name, body) in rows {
+                if let Some(expected) = expected_pg_body(&name)
+                    && body != expected
+                {
+                    return Ok(Some(format!(
+                        "the capture function {name}() differs from the one bdc installs (replaced by hand?): restore the definition of the newest audit migration"
+                    )));
+                }
+            }
+            Ok(None)
+        }
+        bdc_storage::Pool::Sqlite(p) => {
+            let expected = spec.sql(Backend::Sqlite)?;
+            let names = sqlite_trigger_names(&spec.info.name);
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = $1",
+            )
+            .bind(&spec.info.name)
+            .fetch_all(p)
+            .await
+            .ctx("reading the audit triggers")?;
+            for (name, sql) in rows {
+                if names.contains(&name) && !expected.contains(&sql) {
+                    return Ok(Some(format!(
+                        "audit trigger {name} differs from the one bdc generates (edited by hand?); run `bdc audit gen-triggers`"
+                    )));
+                }
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// Tables with audit triggers registered.

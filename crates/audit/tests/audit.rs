@@ -452,13 +452,31 @@ async fn purge_respects_the_cutoff_exactly(kind: Kind) {
     .await
     .unwrap();
     let a = s.with_actor(&Actor::system("t"));
-    for i in 1..=4 {
+    // Item 1 is inserted and deleted (nothing to keep), item 4 inserted
+    // and updated (its state at the cutoff is kept as a baseline).
+    write(
+        &a,
+        &[
+            "INSERT INTO items (id, name) VALUES (1, 'n')",
+            "DELETE FROM items WHERE id = 1",
+        ],
+    )
+    .await;
+    for i in 2..=3 {
         write(
             &a,
             &[&format!("INSERT INTO items (id, name) VALUES ({i}, 'n')")],
         )
         .await;
     }
+    write(
+        &a,
+        &[
+            "INSERT INTO items (id, name) VALUES (4, 'n')",
+            "UPDATE items SET name = 'm' WHERE id = 4",
+        ],
+    )
+    .await;
     write(&a, &["INSERT INTO keep_longer (id, name) VALUES (1, 'n')"]).await;
     let now = Utc.with_ymd_and_hms(2026, 1, 11, 0, 0, 0).unwrap();
     // keep_days 10 -> cutoff 2026-01-01T00:00:00Z.
@@ -489,7 +507,7 @@ async fn purge_respects_the_cutoff_exactly(kind: Kind) {
     // Dry run by default.
     let r = purge(&s, &policy, &opts).await.unwrap();
     assert!(!r.executed);
-    assert_eq!(r.eligible_changes, 2);
+    assert_eq!(r.eligible_changes, 4);
     // --execute without enabled: still nothing.
     let exec_opts = PurgeOptions {
         execute: true,
@@ -497,7 +515,7 @@ async fn purge_respects_the_cutoff_exactly(kind: Kind) {
     };
     let r = purge(&s, &policy, &exec_opts).await.unwrap();
     assert!(!r.executed);
-    assert_eq!(scalar(&s, "SELECT COUNT(*) FROM audit_changes").await, 5);
+    assert_eq!(scalar(&s, "SELECT COUNT(*) FROM audit_changes").await, 7);
     policy.enabled = true;
     // max_batches stops early.
     let r = purge(
@@ -511,15 +529,18 @@ async fn purge_respects_the_cutoff_exactly(kind: Kind) {
     .await
     .unwrap();
     assert!(r.stopped_early);
+    assert_eq!(r.compacted_rows, 1);
     assert_eq!(r.deleted_changes, 1);
     let r = purge(&s, &policy, &exec_opts).await.unwrap();
     assert!(r.executed);
-    assert_eq!(r.deleted_changes, 1);
+    assert_eq!(r.compacted_rows, 0);
+    assert_eq!(r.deleted_changes, 2);
     bdc_audit::flush(&s).await.unwrap();
     let left: Vec<i64> = on_pool!(s, p => sqlx::query_scalar::<_, i64>(
         "SELECT transaction_id FROM audit_changes ORDER BY transaction_id").fetch_all(p).await)
     .unwrap();
-    assert_eq!(left, vec![2, 3, 5]);
+    // Item 4's update survives as a baseline in the compaction transaction (6).
+    assert_eq!(left, vec![2, 3, 5, 6]);
     // Empty old transactions are gone, the purge recorded its own action.
     assert_eq!(
         scalar(
@@ -532,7 +553,12 @@ async fn purge_respects_the_cutoff_exactly(kind: Kind) {
     let actions = query::timeline(&s, &TimelineFilter::default())
         .await
         .unwrap();
-    assert!(actions.items.iter().all(|r| r.action.is_none()));
+    assert!(
+        actions
+            .items
+            .iter()
+            .all(|r| r.action.is_none() || r.action.as_deref() == Some("retention.compact"))
+    );
     assert_eq!(
         scalar(
             &s,
@@ -1676,7 +1702,11 @@ async fn unexpandable_capture_is_set_aside_not_blocking() {
     )
     .await
     .unwrap();
-    assert!(report.deleted_changes >= 2, "{report:?}");
+    // Rows still present are compacted (kept at the cutoff), not deleted.
+    assert!(
+        report.deleted_changes + report.compacted_rows >= 2,
+        "{report:?}"
+    );
     assert_eq!(
         scalar(
             &s,

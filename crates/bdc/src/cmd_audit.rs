@@ -50,6 +50,21 @@ pub enum AuditCommand {
     Verify(VerifyArgs),
     /// Expand pending captures into audit_changes now (reads and daemons do it on their own); exits 1 when captures were set aside in audit_pending_failed.
     Flush,
+    /// A row (--pk) or a whole table as it was at a time, reconstructed from the trail.
+    #[command(name = "as-of")]
+    AsOf(crate::cmd_audit_chain::AsOfArgs),
+    /// Every captured version of one row, with the difference between consecutive versions.
+    History(crate::cmd_audit_chain::HistoryArgs),
+    /// Recompute the hash chain; exits 1 naming the first broken link.
+    #[command(name = "verify-chain")]
+    VerifyChain(crate::cmd_audit_chain::VerifyChainArgs),
+    /// Sign the chain head with BDC_AUDIT_SIGNING_KEY (Ed25519) and print (or write) the checkpoint.
+    Checkpoint(crate::cmd_audit_chain::CheckpointArgs),
+    /// Undo one audit transaction with compensating writes (one transaction, action audit.revert); --dry-run prints the plan.
+    Revert(crate::cmd_audit_chain::RevertArgs),
+    /// Verify a chain export (export --with-hashes) offline, without a database; exits 1 on a break.
+    #[command(name = "verify-export")]
+    VerifyExport(crate::cmd_audit_chain::VerifyExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +180,10 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Export the hash chain instead: one NDJSON line per audit transaction with its
+    /// actions, changes and hashes (only --since applies); check it with `verify-export`.
+    #[arg(long)]
+    pub with_hashes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -214,7 +233,7 @@ async fn connect(config: &Config) -> Result<Storage> {
         .with_context(|| format!("opening DATABASE_URL {}", redact_url(&config.database_url)))
 }
 
-async fn connect_ready(config: &Config) -> Result<Storage> {
+pub(crate) async fn connect_ready(config: &Config) -> Result<Storage> {
     let storage = connect(config).await?;
     storage.ensure_parts(&crate::schema::parts()).await?;
     Ok(storage.with_actor(&Actor::cli_from_env()))
@@ -448,7 +467,16 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        AuditCommand::Export(a) if a.with_hashes => {
+            crate::cmd_audit_chain::export_with_hashes(config, a).await
+        }
         AuditCommand::Export(a) => export(config, a).await,
+        AuditCommand::AsOf(a) => crate::cmd_audit_chain::as_of(config, a).await,
+        AuditCommand::History(a) => crate::cmd_audit_chain::history(config, a).await,
+        AuditCommand::VerifyChain(a) => crate::cmd_audit_chain::verify_chain(config, a).await,
+        AuditCommand::Checkpoint(a) => crate::cmd_audit_chain::checkpoint(config, a).await,
+        AuditCommand::VerifyExport(a) => crate::cmd_audit_chain::verify_export(a),
+        AuditCommand::Revert(a) => crate::cmd_audit_chain::revert(config, &cfg, a).await,
         AuditCommand::Flush => {
             let storage = connect_ready(config).await?;
             let n = bdc_audit::flush(&storage).await?;

@@ -206,6 +206,9 @@ impl Section for AuditSection {
             html.push_str("</tbody></table>");
             return Ok(html);
         }
+        if let (Some(table), Some(pk)) = (param(query, "table"), param(query, "pk")) {
+            return row_history(&self.storage, &table, &pk).await;
+        }
         let filter = bdc_audit::query::TimelineFilter {
             table: param(query, "table"),
             actor_type: param(query, "actor_type"),
@@ -242,7 +245,7 @@ impl Section for AuditSection {
         for c in &page.items {
             let _ = write!(
                 html,
-                "<tr class=\"change\" data-table=\"{1}\"><td>{0}</td><td><a href=\"/dashboard/audit?tx={2}\">{2}</a></td><td>{3}</td><td>{4}</td><td>{1}</td><td><code>{5}</code></td><td>{6}{7}</td><td><code>{8}</code></td></tr>",
+                "<tr class=\"change\" data-table=\"{1}\"><td>{0}</td><td><a href=\"/dashboard/audit?tx={2}\">{2}</a></td><td>{3}</td><td>{4}</td><td>{1}</td><td><a class=\"row-history\" href=\"/dashboard/audit?{9}\"><code>{5}</code></a></td><td>{6}{7}</td><td><code>{8}</code></td></tr>",
                 escape(&c.occurred_at),
                 escape(&c.table_name),
                 c.transaction_id,
@@ -260,6 +263,12 @@ impl Section for AuditSection {
                         .as_ref()
                         .map(|v| v.to_string())
                         .unwrap_or_default()
+                ),
+                escape(
+                    &form_urlencoded::Serializer::new(String::new())
+                        .append_pair("table", &c.table_name)
+                        .append_pair("pk", &c.pk.to_string())
+                        .finish()
                 ),
             );
         }
@@ -283,4 +292,109 @@ impl Section for AuditSection {
         }
         Ok(html)
     }
+}
+
+/// Every version of one row with the difference to the previous version.
+async fn row_history(storage: &Storage, table: &str, pk: &str) -> Result<String, String> {
+    let versions = match bdc_audit::asof::history(storage, table, pk, 1000).await {
+        Ok(v) => v,
+        Err(e @ bdc_audit::AuditError::InvalidFilter { .. }) => {
+            return Ok(format!("<p class=\"bad\">{}</p>", escape(&e.to_string())));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<p><a href=\"/dashboard/audit\">← timeline</a></p><h2 id=\"row-history\">Row history: {} <code>{}</code></h2><p>{} version(s), oldest first.</p>",
+        escape(table),
+        escape(pk),
+        versions.len()
+    );
+    html.push_str("<table id=\"versions\"><thead><tr><th>At (UTC)</th><th>Tx</th><th>Actor</th><th>Op</th><th>Column</th><th>Before</th><th>After</th></tr></thead><tbody>");
+    for v in &versions {
+        let head = format!(
+            "<td>{}</td><td><a href=\"/dashboard/audit?tx={1}\">{1}</a></td><td><code>{2}</code></td><td>{3}{4}</td>",
+            escape(&v.occurred_at),
+            v.transaction_id,
+            escape(
+                &v.actor
+                    .as_ref()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "no actor".into())
+            ),
+            escape(&v.op),
+            if v.baseline { " (baseline)" } else { "" },
+        );
+        if v.diff.is_empty() {
+            let _ = write!(
+                html,
+                "<tr class=\"version\">{head}<td colspan=\"3\">—</td></tr>"
+            );
+        }
+        for (i, d) in v.diff.iter().enumerate() {
+            let _ = write!(
+                html,
+                "<tr class=\"{}\">{}<td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                if i == 0 { "version" } else { "version-more" },
+                if i == 0 {
+                    head.as_str()
+                } else {
+                    "<td></td><td></td><td></td><td></td>"
+                },
+                escape(&d.column),
+                escape(&d.before.to_string()),
+                escape(&d.after.to_string()),
+            );
+        }
+    }
+    html.push_str("</tbody></table>");
+    Ok(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bdc_testsupport::{Kind, TestDb};
+
+    async fn row_history_page(kind: Kind) {
+        let db = TestDb::new(kind).await;
+        let s = Storage::connect(db.url(), &bdc_storage::ConnectOptions::default())
+            .await
+            .unwrap();
+        s.migrate_parts(&[&bdc_audit::AUDIT]).await.unwrap();
+        s.execute_raw("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)".into())
+            .await
+            .unwrap();
+        let cfg = bdc_audit::AuditConfig::parse("cover_platform_tables: false\n", "t").unwrap();
+        bdc_audit::triggers::cover_tables(&s, &cfg, &["items".into()], false)
+            .await
+            .unwrap();
+        let w = s.with_actor(&bdc_core::Actor::http("carol"));
+        for sql in [
+            "INSERT INTO items (id, name) VALUES (7, 'old<b>')",
+            "UPDATE items SET name = 'new' WHERE id = 7",
+        ] {
+            w.execute_raw(sql.to_owned()).await.unwrap();
+        }
+        let section = AuditSection { storage: s.clone() };
+        let mut q = HashMap::new();
+        q.insert("table".to_owned(), "items".to_owned());
+        q.insert("pk".to_owned(), "{\"id\": 7}".to_owned());
+        let html = section.render(&q).await.unwrap();
+        assert!(html.contains("Row history"), "{html}");
+        assert!(html.contains("2 version(s)"), "{html}");
+        assert!(html.contains("new"), "{html}");
+        assert!(
+            html.contains("&quot;old&lt;b&gt;&quot;"),
+            "escaped diff: {html}"
+        );
+        q.insert("pk".to_owned(), "{\"id\": \"x\"}".to_owned());
+        let html = section.render(&q).await.unwrap();
+        assert!(html.contains("class=\"bad\""), "{html}");
+        let timeline = section.render(&HashMap::new()).await.unwrap();
+        assert!(timeline.contains("row-history"), "{timeline}");
+    }
+
+    bdc_testsupport::both_backends!(row_history_page);
 }

@@ -166,6 +166,7 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     drop(storage);
     drop(db);
     rows.extend(export(kind, if quick { 100_000 } else { 1_000_000 }).await?);
+    rows.extend(crate::audit_chain::run(kind, if quick { 100_000 } else { 1_000_000 }).await?);
     Ok(rows)
 }
 
@@ -227,6 +228,8 @@ async fn export(kind: Kind, n: u64) -> Result<Vec<Row>> {
         ),
     };
     storage.execute_raw(fill).await?;
+    // Chain the filled transactions first (measured in audit_chain).
+    bdc_audit::flush(&storage).await?;
     let before = vm_hwm_kib();
     let start = Instant::now();
     let rows = bdc_audit::query::export(

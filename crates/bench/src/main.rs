@@ -12,6 +12,7 @@
 //! Later issues add their benchmarks as new modules here.
 
 mod audit;
+mod audit_chain;
 mod collectors_mail_git;
 mod daemon;
 mod demo;
