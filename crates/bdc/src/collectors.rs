@@ -16,5 +16,8 @@ pub fn registry() -> Registry {
     ));
     r.register(Arc::new(bdc_collector_github::GithubCollector::activity()));
     r.register(Arc::new(bdc_collector_github::GithubCollector::clang()));
+    r.register(Arc::new(
+        bdc_collector_repos_by_language::ReposByLanguageCollector::default(),
+    ));
     r
 }

@@ -113,6 +113,9 @@ pub struct Config {
     pub github_token_write: Option<Secret>,
     /// `GITHUB_API_URL`; default the public API.
     pub github_api_url: Url,
+    /// `REPO_COUNT_LANGUAGES`: comma-separated languages `repos-by-language`
+    /// counts when `--languages` is not given (empty: its default).
+    pub repo_count_languages: Vec<String>,
     /// `BDC_WG21_INDEX_URL`; default the public wg21.link index.
     pub wg21_index_url: String,
     /// `BOOST_COLLECTOR_SCHEDULE_YAML`.
@@ -250,6 +253,15 @@ impl Config {
                 .unwrap_or_default(),
             github_token_write: get("GITHUB_TOKEN_WRITE").map(|v| Secret::new(v.trim())),
             github_api_url,
+            repo_count_languages: get("REPO_COUNT_LANGUAGES")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             wg21_index_url,
             schedule_yaml: PathBuf::from(
                 get("BOOST_COLLECTOR_SCHEDULE_YAML")

@@ -67,6 +67,15 @@ impl RawArchive {
         }
     }
 
+    /// An archive in `dir` itself (e.g. recorded responses bundled with
+    /// the examples, replayed with `--archive-dir`).
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        RawArchive {
+            dir: dir.into(),
+            lock: tokio::sync::Mutex::new(0),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
