@@ -19,5 +19,8 @@ pub fn registry() -> Registry {
     r.register(Arc::new(
         bdc_collector_repos_by_language::ReposByLanguageCollector::default(),
     ));
+    r.register(Arc::new(
+        bdc_collector_boost_usage::BoostUsageCollector::default(),
+    ));
     r
 }

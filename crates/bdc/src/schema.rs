@@ -13,6 +13,7 @@ pub fn parts() -> Vec<&'static SchemaPart> {
         &bdc_collector_mailing_list::SCHEMA,
         &bdc_collector_boost_libraries::SCHEMA,
         &bdc_collector_repos_by_language::SCHEMA,
+        &bdc_collector_boost_usage::SCHEMA,
         &bdc_audit::AUDIT,
         &bdc_greenness::store::SCHEMA,
     ]
