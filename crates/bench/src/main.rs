@@ -12,6 +12,7 @@
 //! Later issues add their benchmarks as new modules here.
 
 mod audit;
+mod boost_usage;
 mod collectors_mail_git;
 mod daemon;
 mod github;
@@ -100,6 +101,9 @@ async fn main() -> Result<()> {
         }
         if wants("greenness") {
             rows.extend(greenness::run(kind, args.quick).await?);
+        }
+        if wants("boost-usage") {
+            rows.extend(boost_usage::run(kind, args.quick).await?);
         }
         if wants("health") {
             rows.extend(health::run(kind, args.quick).await?);
