@@ -615,3 +615,33 @@ async fn dry_run_and_bad_input(kind: Kind) {
     }
 }
 both!(dry_run_and_bad_input);
+
+async fn undecodable_and_huge_files_are_counted_skips(kind: Kind) {
+    let env = Env::new(kind).await;
+    env.model().repos.insert(
+        "ivy/odd".into(),
+        repo(
+            12,
+            "2020-01-01",
+            "2026-03-10",
+            &[
+                ("src/ok.cpp", "#include <boost/json.hpp>\n"),
+                ("src/gen.huge.cpp", "#include <boost/asio.hpp>\n"),
+                ("src/x.mangled.cpp", "#include <boost/regex.hpp>\n"),
+            ],
+        ),
+    );
+    let r = env.run(&["--task", "monitor_content"]).await;
+    assert_eq!(
+        (r.count("too_large"), r.count("undecodable")),
+        (1, 1),
+        "{r:?}"
+    );
+    assert_eq!(r.count("headers_new"), 1);
+    // Unreadable files are not recorded (what is stored for them stays).
+    assert_eq!(
+        env.uses().await,
+        vec![u("ivy/odd", "src/ok.cpp", "boost/json.hpp", "json", false)]
+    );
+}
+both!(undecodable_and_huge_files_are_counted_skips);

@@ -184,6 +184,25 @@ impl Model {
                     .get(&format!("{o}/{r}"))
                     .and_then(|x| x.files.get(&p))
                 {
+                    // Over 1 MB: GitHub answers `encoding: none` and no content.
+                    Some(text) if p.ends_with(".huge.cpp") => (
+                        200,
+                        json!({
+                            "type": "file", "encoding": "none", "size": 2_000_000,
+                            "name": p.rsplit('/').next(), "path": p, "content": "",
+                            "sha": blob_sha(text), "url": "u", "git_url": null, "html_url": null,
+                            "download_url": null, "_links": {}
+                        }),
+                    ),
+                    Some(text) if p.ends_with(".mangled.cpp") => (
+                        200,
+                        json!({
+                            "type": "file", "encoding": "base64", "size": text.len(),
+                            "name": p.rsplit('/').next(), "path": p, "content": "@@not base64@@",
+                            "sha": blob_sha(text), "url": "u", "git_url": null, "html_url": null,
+                            "download_url": null, "_links": {}
+                        }),
+                    ),
                     Some(text) => (
                         200,
                         json!({
