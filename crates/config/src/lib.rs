@@ -377,6 +377,13 @@ mod tests {
     }
 
     #[test]
+    fn repo_count_languages_are_a_trimmed_list() {
+        let c = cfg(&[("REPO_COUNT_LANGUAGES", " C++ , Rust,,Visual Basic ")]).unwrap();
+        assert_eq!(c.repo_count_languages, ["C++", "Rust", "Visual Basic"]);
+        assert!(cfg(&[]).unwrap().repo_count_languages.is_empty());
+    }
+
+    #[test]
     fn values_are_read() {
         let c = cfg(&[
             ("WORKSPACE_DIR", "/srv/ws"),
