@@ -18,5 +18,11 @@ pub fn registry() -> Registry {
     r.register(Arc::new(bdc_collector_github::GithubCollector::clang()));
     r.register(Arc::new(bdc_collector_library_docs::LibraryDocsCollector));
     r.register(Arc::new(bdc_collector_identities::IdentitiesCollector));
+    r.register(Arc::new(
+        bdc_collector_repos_by_language::ReposByLanguageCollector::default(),
+    ));
+    r.register(Arc::new(
+        bdc_collector_boost_usage::BoostUsageCollector::default(),
+    ));
     r
 }

@@ -14,6 +14,8 @@ pub fn parts() -> Vec<&'static SchemaPart> {
         &bdc_collector_boost_libraries::SCHEMA,
         &bdc_collector_library_docs::SCHEMA,
         &bdc_identity::SCHEMA,
+        &bdc_collector_repos_by_language::SCHEMA,
+        &bdc_collector_boost_usage::SCHEMA,
         &bdc_audit::AUDIT,
         &bdc_greenness::store::SCHEMA,
     ]

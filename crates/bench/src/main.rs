@@ -13,6 +13,7 @@
 
 mod audit;
 mod audit_chain;
+mod boost_usage;
 mod collectors_mail_git;
 mod daemon;
 mod demo;
@@ -106,6 +107,9 @@ async fn main() -> Result<()> {
         }
         if wants("demo") {
             rows.extend(demo::run(kind, args.quick).await?);
+        }
+        if wants("boost-usage") {
+            rows.extend(boost_usage::run(kind, args.quick).await?);
         }
         if wants("health") {
             rows.extend(health::run(kind, args.quick).await?);

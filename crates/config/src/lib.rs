@@ -115,6 +115,9 @@ pub struct Config {
     pub github_token_write: Option<Secret>,
     /// `GITHUB_API_URL`; default the public API.
     pub github_api_url: Url,
+    /// `REPO_COUNT_LANGUAGES`: comma-separated languages `repos-by-language`
+    /// counts when `--languages` is not given (empty: its default).
+    pub repo_count_languages: Vec<String>,
     /// `BDC_WG21_INDEX_URL`; default the public wg21.link index.
     pub wg21_index_url: String,
     /// `BDC_MAILING_LIST_ARCHIVE_URL`: the HyperKitty root `bdc run
@@ -262,6 +265,15 @@ impl Config {
                 .unwrap_or_default(),
             github_token_write: get("GITHUB_TOKEN_WRITE").map(|v| Secret::new(v.trim())),
             github_api_url,
+            repo_count_languages: get("REPO_COUNT_LANGUAGES")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             wg21_index_url,
             mailing_list_archive_url,
             schedule_yaml: PathBuf::from(
@@ -375,6 +387,13 @@ mod tests {
         assert!(!c.health.enforce_collector_freshness);
         assert!((c.health.collector_stale_hours - 26.0).abs() < f64::EPSILON);
         assert!(c.ignored_present.is_empty());
+    }
+
+    #[test]
+    fn repo_count_languages_are_a_trimmed_list() {
+        let c = cfg(&[("REPO_COUNT_LANGUAGES", " C++ , Rust,,Visual Basic ")]).unwrap();
+        assert_eq!(c.repo_count_languages, ["C++", "Rust", "Visual Basic"]);
+        assert!(cfg(&[]).unwrap().repo_count_languages.is_empty());
     }
 
     #[test]

@@ -67,7 +67,8 @@ impl RawArchive {
         }
     }
 
-    /// An archive in `dir` (e.g. a recorded one under `examples/`).
+    /// An archive in `dir` itself (e.g. recorded responses bundled with
+    /// the examples, replayed with `--archive-dir`).
     pub fn at(dir: impl Into<PathBuf>) -> Self {
         RawArchive {
             dir: dir.into(),

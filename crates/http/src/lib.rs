@@ -46,12 +46,14 @@ pub mod client;
 pub mod clock;
 mod error;
 pub mod link;
+pub mod pacing;
 
 pub use archive::{ArchiveEntry, ArchiveIndex, RawArchive};
 pub use cache::{CachedResponse, HttpCache, SCHEMA};
 pub use client::{ClientOptions, HttpClient, HttpStats, Pager, Response, token_id};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::HttpError;
+pub use pacing::{RateWindow, WaitMeter};
 
 /// FNV-1a 64-bit: a small stable hash for file names and token ids (not
 /// cryptographic; token ids only need to be stable and not the token).

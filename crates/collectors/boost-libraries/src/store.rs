@@ -300,3 +300,14 @@ pub async fn release_libraries(
         })
         .collect())
 }
+
+/// Every library key in the catalog (any stored release), sorted: the
+/// public store function other collectors map Boost headers with
+/// (`boost/<key>/...`, `boost/<key>.hpp`; keys may have a `/`, e.g.
+/// `numeric/conversion`).
+pub async fn library_keys(storage: &Storage) -> Result<Vec<String>, StorageError> {
+    on_pool!(storage, p => sqlx::query_scalar("SELECT DISTINCT key FROM bl_libraries ORDER BY key")
+        .fetch_all(p)
+        .await
+        .ctx("listing boost library keys"))
+}

@@ -216,6 +216,13 @@ async fn catalog_across_releases(kind: Kind) {
         "config and json/ext are not in 1.1.0 any more"
     );
     assert_eq!(summary(&env.storage).await.unwrap(), (2, 6, 5));
+    // The public key list spans every stored release.
+    assert_eq!(
+        bdc_collector_boost_libraries::store::library_keys(&env.storage)
+            .await
+            .unwrap(),
+        ["beast", "config", "json", "json/ext"]
+    );
     let status: String = bdc_storage::on_pool!(env.storage, p => sqlx::query_scalar(
         "SELECT meta_status FROM bl_submodules WHERE release = 'boost-1.1.0' AND name = 'config'"
     ).fetch_one(p).await.unwrap());

@@ -1,0 +1,3 @@
+//! Helpers shared by the `boost-usage` test binaries.
+
+pub mod fake;
