@@ -16,5 +16,6 @@ pub fn registry() -> Registry {
     ));
     r.register(Arc::new(bdc_collector_github::GithubCollector::activity()));
     r.register(Arc::new(bdc_collector_github::GithubCollector::clang()));
+    r.register(Arc::new(bdc_collector_discord::DiscordBackfillCollector));
     r
 }

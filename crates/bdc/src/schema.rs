@@ -12,6 +12,7 @@ pub fn parts() -> Vec<&'static SchemaPart> {
         &bdc_collector_git::SCHEMA,
         &bdc_collector_mailing_list::SCHEMA,
         &bdc_collector_boost_libraries::SCHEMA,
+        &bdc_collector_discord::SCHEMA,
         &bdc_audit::AUDIT,
         &bdc_greenness::store::SCHEMA,
     ]
