@@ -14,6 +14,7 @@
 mod audit;
 mod collectors_mail_git;
 mod daemon;
+mod discord;
 mod github;
 mod greenness;
 mod health;
@@ -94,6 +95,9 @@ async fn main() -> Result<()> {
         }
         if wants("git-history") {
             rows.extend(collectors_mail_git::git_history(kind, args.quick).await?);
+        }
+        if wants("discord") {
+            rows.extend(discord::run(kind, args.quick).await?);
         }
         if wants("daemon") {
             rows.extend(daemon::run(kind, args.quick).await?);
