@@ -24,5 +24,6 @@ pub fn registry() -> Registry {
     r.register(Arc::new(
         bdc_collector_boost_usage::BoostUsageCollector::default(),
     ));
+    r.register(Arc::new(bdc_collector_discord::DiscordBackfillCollector));
     r
 }

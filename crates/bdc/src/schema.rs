@@ -16,6 +16,7 @@ pub fn parts() -> Vec<&'static SchemaPart> {
         &bdc_identity::SCHEMA,
         &bdc_collector_repos_by_language::SCHEMA,
         &bdc_collector_boost_usage::SCHEMA,
+        &bdc_collector_discord::SCHEMA,
         &bdc_audit::AUDIT,
         &bdc_greenness::store::SCHEMA,
     ]

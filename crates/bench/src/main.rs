@@ -17,6 +17,7 @@ mod boost_usage;
 mod collectors_mail_git;
 mod daemon;
 mod demo;
+mod discord;
 mod github;
 mod greenness;
 mod health;
@@ -98,6 +99,9 @@ async fn main() -> Result<()> {
         }
         if wants("git-history") {
             rows.extend(collectors_mail_git::git_history(kind, args.quick).await?);
+        }
+        if wants("discord") {
+            rows.extend(discord::run(kind, args.quick).await?);
         }
         if wants("daemon") {
             rows.extend(daemon::run(kind, args.quick).await?);
