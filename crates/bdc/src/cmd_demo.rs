@@ -240,7 +240,7 @@ pub async fn run(config: Arc<Config>, args: DemoArgs) -> Result<ExitCode> {
             TaskOutcome::Ran(RunReport::Succeeded {
                 collector, result, ..
             }) => {
-                format!("{collector:<16} ok      {}", summary(result.counts()))
+                format!("{collector:<17} ok      {}", summary(result.counts()))
             }
             TaskOutcome::Ran(RunReport::Failed {
                 collector,
@@ -249,15 +249,15 @@ pub async fn run(config: Arc<Config>, args: DemoArgs) -> Result<ExitCode> {
                 ..
             }) => {
                 format!(
-                    "{collector:<16} FAILED  ({category}) {}",
+                    "{collector:<17} FAILED  ({category}) {}",
                     truncate(error, 120)
                 )
             }
             TaskOutcome::Ran(RunReport::NotAvailable { name, .. }) => {
-                format!("{name:<16} not available in this build")
+                format!("{name:<17} not available in this build")
             }
             other => format!(
-                "{:<16} {}",
+                "{:<17} {}",
                 t.command,
                 match other {
                     TaskOutcome::NotDue(r) => *r,
@@ -269,8 +269,8 @@ pub async fn run(config: Arc<Config>, args: DemoArgs) -> Result<ExitCode> {
         println!("  {line}");
     }
     match &green {
-        Ok(line) => println!("  {:<16} {line}", "greenness"),
-        Err(e) => println!("  {:<16} FAILED  {e:#}", "greenness"),
+        Ok(line) => println!("  {:<17} {line}", "greenness"),
+        Err(e) => println!("  {:<17} FAILED  {e:#}", "greenness"),
     }
     let bind = config.bind;
     println!(
@@ -292,6 +292,12 @@ fn summary(counts: &std::collections::BTreeMap<String, u64>) -> String {
         "libraries",
         "issues",
         "pulls",
+        "repos_scanned",
+        "repos_using_boost",
+        "headers_new",
+        "profiles",
+        "identities",
+        "people",
         "inserted",
         "updated",
         "unchanged",

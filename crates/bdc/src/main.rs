@@ -4,8 +4,8 @@
 
 mod cli;
 mod cmd_audit;
-mod cmd_cli;
 mod cmd_audit_chain;
+mod cmd_cli;
 mod cmd_daemon;
 mod cmd_demo;
 mod cmd_greenness;

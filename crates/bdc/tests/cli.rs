@@ -252,7 +252,6 @@ async fn run_scheduled_strict_and_lenient(kind: Kind) {
     ]);
     assert!(out.contains("run_cppa_slack_tracker"), "{out}");
     assert!(out.contains("not available"), "{out}");
-    assert!(out.contains("run_boost_library_docs_tracker"), "{out}");
     assert!(out.contains("disabled"), "{out}");
     // Strict: refused up front, nothing runs, exit 2 naming file and line.
     let out = env

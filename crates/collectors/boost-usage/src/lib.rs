@@ -200,6 +200,10 @@ impl Collector for BoostUsageCollector {
         NAME
     }
 
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<UsageArgs as clap::CommandFactory>::command())
+    }
+
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         UsageArgs::parse_args(&ctx.args).map_err(BoostUsageError::into_box)?;
         Ok(())

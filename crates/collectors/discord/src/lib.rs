@@ -33,6 +33,10 @@ impl Collector for DiscordBackfillCollector {
         backfill::NAME
     }
 
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<backfill::BackfillArgs as clap::CommandFactory>::command())
+    }
+
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         BackfillArgs::parse_args(&ctx.args).map_err(DiscordError::into_box)?;
         Ok(())

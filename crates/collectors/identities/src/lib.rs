@@ -86,6 +86,10 @@ impl Collector for IdentitiesCollector {
         NAME
     }
 
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<IdentitiesArgs as clap::CommandFactory>::command())
+    }
+
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         let args = IdentitiesArgs::parse_args(&ctx.args)?;
         load_rules(args.rules_path().as_deref())?;

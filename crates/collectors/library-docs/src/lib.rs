@@ -312,6 +312,10 @@ impl Collector for LibraryDocsCollector {
         NAME
     }
 
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<DocsArgs as clap::CommandFactory>::command())
+    }
+
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         DocsArgs::parse_args(&ctx.args).map_err(LibraryDocsError::into_box)?;
         Ok(())

@@ -31,7 +31,10 @@ impl Env {
         let storage = Storage::connect(db.url(), &ConnectOptions::default())
             .await
             .unwrap();
-        storage.migrate_parts(&[&SCHEMA]).await.unwrap();
+        storage
+            .migrate_parts(&[&SCHEMA, &bdc_identity::SCHEMA])
+            .await
+            .unwrap();
         let ws = workspace.path().display().to_string();
         let url = db.url().to_owned();
         let config = Config::from_lookup(|k| match k {

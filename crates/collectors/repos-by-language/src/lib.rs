@@ -202,6 +202,10 @@ impl Collector for ReposByLanguageCollector {
         NAME
     }
 
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<ReposArgs as clap::CommandFactory>::command())
+    }
+
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         ReposArgs::parse_args(&ctx.args).map_err(ReposByLanguageError::into_box)?;
         for l in &ctx.config.repo_count_languages {
