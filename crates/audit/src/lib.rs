@@ -82,6 +82,12 @@ pub static AUDIT: SchemaPart = SchemaPart {
             sqlite: include_str!("../migrations/sqlite/0006_chain_asof.sql"),
             postgres: include_str!("../migrations/postgres/0006_chain_asof.sql"),
         },
+        bdc_storage::MigrationFile {
+            version: 7,
+            description: "TRUNCATE capture and schema-change event triggers (PostgreSQL)",
+            sqlite: include_str!("../migrations/sqlite/0007_truncate_schema.sql"),
+            postgres: include_str!("../migrations/postgres/0007_truncate_schema.sql"),
+        },
     ],
 };
 

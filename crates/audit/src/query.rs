@@ -543,3 +543,84 @@ pub async fn export<W: Write + Send>(
     tracing::info!(format = format.as_str(), rows = n, "audit export finished");
     Ok(n)
 }
+
+/// One recorded schema state of a covered table (`bdc audit
+/// schema-history`): the action (`schema.cover_table`,
+/// `schema.alter_table`, `schema.drop_table`), its audit transaction and
+/// time, and the columns after the change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SchemaChange {
+    pub transaction_id: i64,
+    pub occurred_at: String,
+    pub action: String,
+    pub table: String,
+    pub columns: serde_json::Value,
+    /// The DDL command (`ALTER TABLE`, `DROP TABLE`) when recorded by the
+    /// PostgreSQL event trigger.
+    pub command: Option<String>,
+}
+
+/// The schema changes recorded for covered tables (or one table), oldest
+/// first.
+pub async fn schema_history(storage: &Storage, table: Option<&str>) -> Result<Vec<SchemaChange>> {
+    crate::pending::flush_best_effort(storage).await;
+    let sql = match storage.backend() {
+        Backend::Postgres => format!(
+            "SELECT a.transaction_id, {}, a.name, a.reason
+               FROM audit_actions a JOIN audit_transactions t ON t.id = a.transaction_id
+              WHERE a.name IN ($1, $2, $3) ORDER BY a.id",
+            pg_time_text("t.occurred_at")
+        ),
+        Backend::Sqlite => "SELECT a.transaction_id, t.occurred_at, a.name, a.reason
+               FROM audit_actions a JOIN audit_transactions t ON t.id = a.transaction_id
+              WHERE a.name IN ($1, $2, $3) ORDER BY a.id"
+            .to_owned(),
+    };
+    let [a, b, c] = crate::triggers::SCHEMA_ACTIONS;
+    let rows: Vec<(i64, String, String, Option<String>)> =
+        on_pool!(storage, p => sqlx::query_as::<_, (i64, String, String, Option<String>)>(AssertSqlSafe(sql))
+        .bind(a)
+        .bind(b)
+        .bind(c)
+        .fetch_all(p)
+        .await)
+        .ctx("reading recorded schema changes")?;
+    let mut out = Vec::new();
+    for (transaction_id, occurred_at, action, reason) in rows {
+        let detail: serde_json::Value = match reason.as_deref().map(serde_json::from_str) {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                return Err(AuditError::Corrupt {
+                    context: "reading recorded schema changes",
+                    detail: format!(
+                        "action {action} of transaction {transaction_id}: reason is not JSON: {e}"
+                    ),
+                });
+            }
+            None => serde_json::Value::Null,
+        };
+        let name = detail
+            .get("table")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if table.is_some_and(|t| t != name) {
+            continue;
+        }
+        out.push(SchemaChange {
+            transaction_id,
+            occurred_at,
+            action,
+            table: name,
+            columns: detail
+                .get("columns")
+                .cloned()
+                .unwrap_or(serde_json::Value::Null),
+            command: detail
+                .get("command")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned),
+        });
+    }
+    Ok(out)
+}

@@ -211,12 +211,16 @@ pub const PG_DELETE_TRIGGER: &str = "bdc_audit_delete";
 /// inherited tables (see [`TableInfo::row_triggers_only`]), and every
 /// covered table before audit migration 2.
 pub const PG_ROW_TRIGGER: &str = "bdc_audit";
+/// PostgreSQL BEFORE TRUNCATE statement trigger: records the rows a
+/// TRUNCATE removes as DELETE changes (audit migration 7).
+pub const PG_TRUNCATE_TRIGGER: &str = "bdc_audit_truncate";
 /// Every PostgreSQL audit trigger name.
-pub const PG_TRIGGERS: [&str; 4] = [
+pub const PG_TRIGGERS: [&str; 5] = [
     PG_ROW_TRIGGER,
     PG_INSERT_TRIGGER,
     PG_UPDATE_TRIGGER,
     PG_DELETE_TRIGGER,
+    PG_TRUNCATE_TRIGGER,
 ];
 
 /// A PostgreSQL `text[]` literal (`'{"a","b"}'`) with every element quoted.
@@ -274,10 +278,30 @@ impl TriggerSpec {
     /// The PostgreSQL triggers this table gets, sorted by name.
     pub fn pg_trigger_names(&self) -> Vec<&'static str> {
         if self.info.row_triggers_only {
-            vec![PG_ROW_TRIGGER]
+            vec![PG_ROW_TRIGGER, PG_TRUNCATE_TRIGGER]
         } else {
-            vec![PG_DELETE_TRIGGER, PG_INSERT_TRIGGER, PG_UPDATE_TRIGGER]
+            vec![
+                PG_DELETE_TRIGGER,
+                PG_INSERT_TRIGGER,
+                PG_TRUNCATE_TRIGGER,
+                PG_UPDATE_TRIGGER,
+            ]
         }
+    }
+
+    /// The arguments every PostgreSQL capture trigger of this table gets,
+    /// as stored in `pg_trigger.tgargs` (unquoted).
+    pub fn pg_trigger_args(&self) -> Vec<String> {
+        let unquoted = |items: &[String]| {
+            let lit = pg_array_literal(items);
+            lit[1..lit.len() - 1].replace("''", "'")
+        };
+        vec![
+            unquoted(&self.info.primary_key),
+            unquoted(&self.redaction.exclude),
+            unquoted(&self.redaction.mask),
+            self.require_actor.to_string(),
+        ]
     }
 
     fn pg_sql(&self) -> String {
@@ -308,6 +332,10 @@ impl TriggerSpec {
                  FOR EACH STATEMENT EXECUTE FUNCTION bdc_audit_capture_rows({args});\n"
             ));
         }
+        sql.push_str(&format!(
+            "CREATE TRIGGER {PG_TRUNCATE_TRIGGER} BEFORE TRUNCATE ON {t}\n  \
+             FOR EACH STATEMENT EXECUTE FUNCTION bdc_audit_capture_truncate({args});\n"
+        ));
         sql
     }
 
@@ -564,11 +592,14 @@ pub async fn cover_tables(
         let info = table_info(storage, table).await?;
         let spec = TriggerSpec::new(info, cfg)?;
         let sql = spec.sql(backend)?;
+        // A trigger re-pointed at another function or given other
+        // arguments keeps its name: reinstall it too.
+        let tampered = tampered(storage, &spec).await?.is_some();
         let mut tx = storage.begin().await?;
         let previous_sql = registered_sql(&mut tx, table).await?;
         let installed =
             installed_triggers(&mut tx, table).await? == expected_triggers(&spec, backend);
-        let changed = previous_sql.as_deref() != Some(sql.as_str()) || !installed;
+        let changed = previous_sql.as_deref() != Some(sql.as_str()) || !installed || tampered;
         let mut baseline_rows = 0;
         if dry_run {
             tx.rollback().await?;
@@ -593,6 +624,13 @@ pub async fn cover_tables(
             if previous_sql.is_none() {
                 baseline_rows = baseline_in(&mut tx, &spec).await?;
             }
+            record_columns(
+                &mut tx,
+                &spec.info,
+                &spec.redaction.exclude,
+                previous_sql.is_none(),
+            )
+            .await?;
             tx.commit().await?;
             tracing::info!(table = %table, changed, baseline_rows, "audit triggers installed");
         }
@@ -605,6 +643,144 @@ pub async fn cover_tables(
         });
     }
     Ok(out)
+}
+
+/// Semantic actions that record a covered table's columns (the reason is
+/// a JSON object `{table, columns: [{name, type}], statement?}`).
+pub const SCHEMA_ACTIONS: [&str; 3] = [
+    "schema.cover_table",
+    "schema.alter_table",
+    "schema.drop_table",
+];
+
+/// The columns of `table` as last recorded by a `schema.*` action.
+async fn recorded_columns(tx: &mut Tx, table: &str) -> Result<Option<serde_json::Value>> {
+    let reasons: Vec<Option<String>> = on_tx!(tx, t => sqlx::query_scalar::<_, Option<String>>(
+        "SELECT reason FROM audit_actions WHERE name IN ($1, $2, $3) ORDER BY id DESC")
+        .bind(SCHEMA_ACTIONS[0])
+        .bind(SCHEMA_ACTIONS[1])
+        .bind(SCHEMA_ACTIONS[2])
+        .fetch_all(&mut **t)
+        .await)
+    .ctx("reading recorded schema changes")?;
+    for reason in reasons.into_iter().flatten() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&reason) else {
+            continue;
+        };
+        if v.get("table").and_then(|t| t.as_str()) == Some(table) {
+            return Ok(v.get("columns").cloned());
+        }
+    }
+    Ok(None)
+}
+
+/// Record the table's columns when they differ from the last record
+/// (`schema.cover_table` on first coverage or when nothing was recorded,
+/// else `schema.alter_table`). On PostgreSQL with the event triggers of
+/// audit migration 7 an ALTER TABLE was recorded when it ran, so this
+/// finds the columns equal and records nothing; on SQLite (and PostgreSQL
+/// without a superuser) this is where column changes are recorded, when
+/// `bdc migrate` or `bdc audit gen-triggers` regenerates the triggers.
+async fn record_columns(
+    tx: &mut Tx,
+    info: &TableInfo,
+    exclude: &[String],
+    first: bool,
+) -> Result<()> {
+    // Excluded columns never reach the audit tables, not even by name.
+    let columns: Vec<serde_json::Value> = info
+        .columns
+        .iter()
+        .filter(|c| !exclude.contains(&c.name))
+        .map(|c| serde_json::json!({"name": c.name, "type": c.decl_type}))
+        .collect();
+    let columns = serde_json::Value::Array(columns);
+    let previous = recorded_columns(tx, &info.name).await?;
+    if !first && previous.as_ref() == Some(&columns) {
+        return Ok(());
+    }
+    let name = if first || previous.is_none() {
+        SCHEMA_ACTIONS[0]
+    } else {
+        SCHEMA_ACTIONS[1]
+    };
+    let reason = serde_json::json!({"table": info.name, "columns": columns}).to_string();
+    crate::record_action(tx, name, None, crate::STATUS_OK, Some(&reason)).await?;
+    Ok(())
+}
+
+/// How schema changes (ALTER/DROP) of covered tables are recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "detail")]
+pub enum SchemaCapture {
+    /// PostgreSQL: event triggers record ALTER TABLE and DROP TABLE as
+    /// they happen, in the DDL's transaction.
+    EventTriggers,
+    /// Column changes are recorded when gen-triggers (or `bdc migrate`)
+    /// regenerates a table's triggers: SQLite, or PostgreSQL without the
+    /// event triggers (creating them needs a superuser).
+    OnRegeneration(String),
+    /// The event triggers are disabled, missing in part, or run another
+    /// function than the one bdc installs.
+    Tampered(String),
+}
+
+/// Names of this schema's event triggers (audit migration 7).
+fn event_trigger_names(schema: &str) -> [String; 2] {
+    [
+        format!("bdc_audit_ddl_{schema}"),
+        format!("bdc_audit_drop_{schema}"),
+    ]
+}
+
+/// Check how schema changes are captured (`bdc audit verify`).
+pub async fn schema_capture(storage: &Storage) -> Result<SchemaCapture> {
+    let p = match storage.pool() {
+        bdc_storage::Pool::Sqlite(_) => {
+            return Ok(SchemaCapture::OnRegeneration(
+                "SQLite: column changes are recorded when `bdc migrate` or `bdc audit gen-triggers` regenerates the triggers".into(),
+            ));
+        }
+        bdc_storage::Pool::Postgres(p) => p,
+    };
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(p)
+        .await
+        .ctx("reading the current schema")?;
+    let names = event_trigger_names(&schema);
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT e.evtname::text, e.evtenabled::text, p.proname::text, p.prosrc
+           FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
+          WHERE e.evtname = ANY ($1) ORDER BY 1",
+    )
+    .bind(&names[..])
+    .fetch_all(p)
+    .await
+    .ctx("reading the audit event triggers")?;
+    if rows.is_empty() {
+        return Ok(SchemaCapture::OnRegeneration(
+            "no event trigger (creating one needs a superuser: run `bdc migrate` once as one); column changes are recorded when gen-triggers regenerates the triggers".into(),
+        ));
+    }
+    let expected = expected_pg_body("bdc_audit_ddl");
+    for name in &names {
+        let Some((_, enabled, func, body)) = rows.iter().find(|r| &r.0 == name) else {
+            return Ok(SchemaCapture::Tampered(format!(
+                "event trigger {name} is missing (dropped by hand?)"
+            )));
+        };
+        if enabled == "D" {
+            return Ok(SchemaCapture::Tampered(format!(
+                "event trigger {name} is disabled"
+            )));
+        }
+        if func != "bdc_audit_ddl" || Some(body.as_str()) != expected {
+            return Ok(SchemaCapture::Tampered(format!(
+                "event trigger {name} runs {func}(), which differs from the function bdc installs"
+            )));
+        }
+    }
+    Ok(SchemaCapture::EventTriggers)
 }
 
 async fn baseline_in(tx: &mut Tx, spec: &TriggerSpec) -> Result<u64> {
@@ -802,7 +978,7 @@ async fn coverage_of(storage: &Storage, cfg: &AuditConfig, table: &str) -> Resul
 /// The body of the newest definition of a capture function in the audit
 /// migrations (what `pg_proc.prosrc` holds when nobody replaced it).
 fn expected_pg_body(name: &str) -> Option<&'static str> {
-    let marker = format!("FUNCTION {name}() RETURNS trigger");
+    let marker = format!("FUNCTION {name}() RETURNS ");
     crate::AUDIT.migrations.iter().rev().find_map(|m| {
         let at = m.postgres.find(&marker)?;
         let rest = &m.postgres[at..];
@@ -819,21 +995,57 @@ fn expected_pg_body(name: &str) -> Option<&'static str> {
 async fn tampered(storage: &Storage, spec: &TriggerSpec) -> Result<Option<String>> {
     match storage.pool() {
         bdc_storage::Pool::Postgres(p) => {
-            let rows: Vec<(String, String)> = sqlx::query_as(
-                "SELECT p.proname::text, p.prosrc FROM pg_proc p
-                   JOIN pg_namespace n ON n.oid = p.pronamespace
-                  WHERE n.nspname = current_schema()
-                    AND p.proname IN ('bdc_audit_capture', 'bdc_audit_capture_rows')",
+            // Each audit trigger's function as the trigger calls it (by
+            // OID, whatever schema it lives in), and its arguments: a
+            // trigger re-pointed at a look-alike function in another schema,
+            // or given other arguments (say, every column excluded), is not
+            // capture, whatever its name.
+            let rows: Vec<(String, String, String, String, Vec<u8>)> = sqlx::query_as(
+                "SELECT g.tgname::text, fn.nspname::text, pr.proname::text, pr.prosrc, g.tgargs
+                   FROM pg_trigger g
+                   JOIN pg_class c ON c.oid = g.tgrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_proc pr ON pr.oid = g.tgfoid
+                   JOIN pg_namespace fn ON fn.oid = pr.pronamespace
+                  WHERE c.relname = $1 AND n.nspname = current_schema()
+                    AND g.tgname = ANY ($2) AND NOT g.tgisinternal
+                  ORDER BY 1",
             )
+            .bind(&spec.info.name)
+            .bind(&PG_TRIGGERS[..])
             .fetch_all(p)
             .await
-            .ctx("reading the audit capture functions")?;
-            for (name, body) in rows {
-                if let Some(expected) = expected_pg_body(&name)
-                    && body != expected
-                {
+            .ctx("reading the audit triggers' functions")?;
+            let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+                .fetch_one(p)
+                .await
+                .ctx("reading the current schema")?;
+            let expected_args = spec.pg_trigger_args();
+            for (trigger, fn_schema, func, body, args) in rows {
+                let want = match trigger.as_str() {
+                    PG_ROW_TRIGGER | PG_UPDATE_TRIGGER => "bdc_audit_capture",
+                    PG_INSERT_TRIGGER | PG_DELETE_TRIGGER => "bdc_audit_capture_rows",
+                    _ => "bdc_audit_capture_truncate",
+                };
+                if func != want || fn_schema != schema {
                     return Ok(Some(format!(
-                        "the capture function {name}() differs from the one bdc installs (replaced by hand?): restore the definition of the newest audit migration"
+                        "audit trigger {trigger} calls {fn_schema}.{func}(), not {schema}.{want}(): run `bdc audit gen-triggers`"
+                    )));
+                }
+                if expected_pg_body(want).is_some_and(|b| b != body) {
+                    return Ok(Some(format!(
+                        "the capture function {want}() differs from the one bdc installs (replaced by hand?): restore the definition of the newest audit migration"
+                    )));
+                }
+                let got: Vec<String> = args
+                    .split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                if got != expected_args {
+                    return Ok(Some(format!(
+                        "audit trigger {trigger} has other arguments than bdc generates ({}); run `bdc audit gen-triggers`",
+                        got.join(", ")
                     )));
                 }
             }

@@ -451,6 +451,8 @@ async fn purge_respects_the_cutoff_exactly(kind: Kind) {
     )
     .await
     .unwrap();
+    // Covering records each table's columns (one action transaction each).
+    let offset = scalar(&s, "SELECT COUNT(*) FROM audit_transactions").await;
     let a = s.with_actor(&Actor::system("t"));
     // Item 1 is inserted and deleted (nothing to keep), item 4 inserted
     // and updated (its state at the cutoff is kept as a baseline).
@@ -488,6 +490,7 @@ async fn purge_respects_the_cutoff_exactly(kind: Kind) {
         (5, "2025-06-01T00:00:00.000"), // old, but its table keeps 400 days
     ];
     for (id, t) in times {
+        let id = id + offset;
         let sql = match kind {
             Kind::Sqlite => {
                 format!("UPDATE audit_transactions SET occurred_at = '{t}Z' WHERE id = {id}")
@@ -540,12 +543,19 @@ async fn purge_respects_the_cutoff_exactly(kind: Kind) {
         "SELECT transaction_id FROM audit_changes ORDER BY transaction_id").fetch_all(p).await)
     .unwrap();
     // Item 4's update survives as a baseline in the compaction transaction (6).
-    assert_eq!(left, vec![2, 3, 5, 6]);
+    assert_eq!(
+        left,
+        [2, 3, 5, 6].iter().map(|i| i + offset).collect::<Vec<_>>()
+    );
     // Empty old transactions are gone, the purge recorded its own action.
     assert_eq!(
         scalar(
             &s,
-            "SELECT COUNT(*) FROM audit_transactions WHERE id IN (1, 4)"
+            &format!(
+                "SELECT COUNT(*) FROM audit_transactions WHERE id IN ({}, {})",
+                1 + offset,
+                4 + offset
+            )
         )
         .await,
         0
@@ -1286,7 +1296,7 @@ async fn inheritance_child_rows_changed_through_the_parent_are_captured() {
 
 /// PostgreSQL: a table covered before audit migration 2 (one row trigger
 /// `bdc_audit` for all events) is reported stale, and regenerating it
-/// leaves exactly the three new triggers and one change per row.
+/// leaves exactly the four new triggers and one change per row.
 #[tokio::test(flavor = "multi_thread")]
 async fn triggers_from_before_statement_capture_are_stale_and_regenerated() {
     let (_db, s) = open(Kind::Postgres).await;
@@ -1320,7 +1330,7 @@ async fn triggers_from_before_statement_capture_are_stale_and_regenerated() {
         "SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = 'old_items'::regclass AND NOT tgisinternal",
     )
     .await;
-    assert_eq!(names, 3);
+    assert_eq!(names, 4, "insert, update, delete and truncate triggers");
     let job = s.with_actor(&Actor::job("test", "run-1"));
     write(&job, &["INSERT INTO old_items (id, name) VALUES (1, 'a')"]).await;
     assert_eq!(all(&s, "old_items").await.len(), 1);

@@ -62,6 +62,9 @@ pub enum AuditCommand {
     Checkpoint(crate::cmd_audit_chain::CheckpointArgs),
     /// Undo one audit transaction with compensating writes (one transaction, action audit.revert); --dry-run prints the plan.
     Revert(crate::cmd_audit_chain::RevertArgs),
+    /// Recorded schema states of covered tables (coverage, ALTER TABLE, DROP TABLE), oldest first.
+    #[command(name = "schema-history")]
+    SchemaHistory(SchemaHistoryArgs),
     /// Verify a chain export (export --with-hashes) offline, without a database; exits 1 on a break.
     #[command(name = "verify-export")]
     VerifyExport(crate::cmd_audit_chain::VerifyExportArgs),
@@ -197,6 +200,15 @@ pub struct PurgeArgs {
     /// Stop after N batches.
     #[arg(long)]
     pub max_batches: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaHistoryArgs {
+    /// Only this table.
+    #[arg(long)]
+    pub table: Option<String>,
+    #[arg(long, value_enum, default_value_t = TimelineFormat::Table)]
+    pub format: TimelineFormat,
 }
 
 #[derive(Debug, Args)]
@@ -477,6 +489,49 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<ExitCode> {
         AuditCommand::Checkpoint(a) => crate::cmd_audit_chain::checkpoint(config, a).await,
         AuditCommand::VerifyExport(a) => crate::cmd_audit_chain::verify_export(a),
         AuditCommand::Revert(a) => crate::cmd_audit_chain::revert(config, &cfg, a).await,
+        AuditCommand::SchemaHistory(a) => {
+            let storage = connect_ready(config).await?;
+            let rows = bdc_audit::query::schema_history(&storage, a.table.as_deref()).await?;
+            storage.close().await;
+            match a.format {
+                TimelineFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                TimelineFormat::Table => {
+                    let body: Vec<Vec<String>> = rows
+                        .iter()
+                        .map(|r| {
+                            let cols = r
+                                .columns
+                                .as_array()
+                                .map(|c| {
+                                    c.iter()
+                                        .map(|c| {
+                                            format!(
+                                                "{} {}",
+                                                c["name"].as_str().unwrap_or("?"),
+                                                c["type"].as_str().unwrap_or("")
+                                            )
+                                        })
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                })
+                                .unwrap_or_default();
+                            vec![
+                                r.transaction_id.to_string(),
+                                r.occurred_at.clone(),
+                                r.action.clone(),
+                                r.table.clone(),
+                                truncate(&cols, 80),
+                            ]
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        table(&["TX", "AT", "ACTION", "TABLE", "COLUMNS AFTER"], &body)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Flush => {
             let storage = connect_ready(config).await?;
             let n = bdc_audit::flush(&storage).await?;
@@ -539,6 +594,7 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<ExitCode> {
             tables.sort();
             tables.dedup();
             let report = triggers::verify(&storage, &cfg, &tables).await?;
+            let schema = triggers::schema_capture(&storage).await?;
             storage.close().await;
             let bad: Vec<&(String, bdc_audit::Coverage)> =
                 report.iter().filter(|(_, c)| !c.is_covered()).collect();
@@ -565,7 +621,19 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<ExitCode> {
                         };
                         println!("{t}: {text}");
                     }
+                    let text = match &schema {
+                        triggers::SchemaCapture::EventTriggers => {
+                            "captured by event triggers (ALTER TABLE, DROP TABLE)".to_owned()
+                        }
+                        triggers::SchemaCapture::OnRegeneration(d) => d.clone(),
+                        triggers::SchemaCapture::Tampered(d) => format!("TAMPERED: {d}"),
+                    };
+                    println!("schema changes: {text}");
                 }
+            }
+            if let triggers::SchemaCapture::Tampered(d) = &schema {
+                eprintln!("error: schema-change capture: {d}");
+                return Ok(ExitCode::FAILURE);
             }
             if bad.is_empty() {
                 Ok(ExitCode::SUCCESS)

@@ -13,6 +13,7 @@
 
 mod audit;
 mod audit_chain;
+mod audit_pgbench;
 mod boost_usage;
 mod collectors_mail_git;
 mod daemon;
@@ -93,6 +94,9 @@ async fn main() -> Result<()> {
         }
         if wants("audit") {
             rows.extend(audit::run(kind, args.quick).await?);
+        }
+        if wants("audit-pgbench") {
+            rows.extend(audit_pgbench::run(kind, args.quick).await?);
         }
         if wants("mbox") {
             rows.extend(collectors_mail_git::mbox(kind, args.quick).await?);
