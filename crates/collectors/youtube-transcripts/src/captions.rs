@@ -175,8 +175,7 @@ fn parse_vtt(body: &str) -> Track {
             i += 1;
         }
         let first = block.first().copied().unwrap_or_default();
-        if first.starts_with("NOTE") || first.starts_with("STYLE") || first.starts_with("REGION")
-        {
+        if first.starts_with("NOTE") || first.starts_with("STYLE") || first.starts_with("REGION") {
             continue;
         }
         // An optional cue identifier line precedes the timing line.
@@ -257,12 +256,15 @@ fn ms(s: &str) -> Option<i64> {
     (v >= 0).then_some(v)
 }
 
+/// A cue being read: (byte position, start, end, raw text, nesting depth).
+type OpenCue = (u64, Option<i64>, Option<i64>, String, usize);
+
 fn parse_timedtext(body: &str) -> Result<Track, CaptionError> {
     let mut reader = quick_xml::Reader::from_str(body);
     let mut segments = Vec::new();
     let mut skipped = Vec::new();
     // The open cue: (position, start, end, text so far, depth).
-    let mut open: Option<(u64, Option<i64>, Option<i64>, String, usize)> = None;
+    let mut open: Option<OpenCue> = None;
     let mut saw_root = false;
     loop {
         let position = reader.buffer_position();

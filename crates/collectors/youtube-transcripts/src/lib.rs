@@ -206,8 +206,8 @@ pub fn load_channel_map(path: &Path) -> Result<Vec<ChannelEntry>, YoutubeError> 
             "cannot read it ({e}); set YOUTUBE_CHANNELS_FILE or create it (see docs/collectors.md#youtube-transcripts)"
         ))
     })?;
-    let map: BTreeMap<String, String> =
-        serde_saphyr::from_str(&text).map_err(|e| err(format!("not a YAML map of title: channel id ({e})")))?;
+    let map: BTreeMap<String, String> = serde_saphyr::from_str(&text)
+        .map_err(|e| err(format!("not a YAML map of title: channel id ({e})")))?;
     let mut out = Vec::new();
     for (title, id) in map {
         let id = id.trim().to_owned();
@@ -632,7 +632,11 @@ async fn walk_channel(
                 &[("part", "contentDetails"), ("id", &ch.channel_id)],
             );
             let answer: ChannelsAnswer = match api
-                .get(&path, COST_CHANNELS_LIST, &format!("channels.list {}", ch.channel_id))
+                .get(
+                    &path,
+                    COST_CHANNELS_LIST,
+                    &format!("channels.list {}", ch.channel_id),
+                )
                 .await?
             {
                 Ok(a) => a,
@@ -667,7 +671,11 @@ async fn walk_channel(
         }
         let path = query("playlistItems", &params);
         let page: PlaylistAnswer = match api
-            .get(&path, COST_PLAYLIST_ITEMS_LIST, &format!("playlistItems.list {uploads}"))
+            .get(
+                &path,
+                COST_PLAYLIST_ITEMS_LIST,
+                &format!("playlistItems.list {uploads}"),
+            )
             .await?
         {
             Ok(p) => p,
@@ -697,10 +705,17 @@ async fn walk_channel(
             let joined = ids.join(",");
             let path = query(
                 "videos",
-                &[("part", "snippet,contentDetails,statistics"), ("id", &joined)],
+                &[
+                    ("part", "snippet,contentDetails,statistics"),
+                    ("id", &joined),
+                ],
             );
             let answer: VideosAnswer = match api
-                .get(&path, COST_VIDEOS_LIST, &format!("videos.list ({} ids)", ids.len()))
+                .get(
+                    &path,
+                    COST_VIDEOS_LIST,
+                    &format!("videos.list ({} ids)", ids.len()),
+                )
                 .await?
             {
                 Ok(a) => a,
@@ -724,8 +739,12 @@ async fn walk_channel(
                             .as_deref()
                             .and_then(iso_duration_seconds),
                         tags: v.snippet.tags,
-                        view_count: stats.as_ref().and_then(|s| parse_count(s.view_count.clone())),
-                        like_count: stats.as_ref().and_then(|s| parse_count(s.like_count.clone())),
+                        view_count: stats
+                            .as_ref()
+                            .and_then(|s| parse_count(s.view_count.clone())),
+                        like_count: stats
+                            .as_ref()
+                            .and_then(|s| parse_count(s.like_count.clone())),
                         comment_count: stats
                             .as_ref()
                             .and_then(|s| parse_count(s.comment_count.clone())),

@@ -205,7 +205,8 @@ pub async fn transcripts_due(
     channel_ids: &[String],
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, i64)>, StorageError> {
-    let rows: Vec<(String, String, String, i64, Option<DateTime<Utc>>)> = on_pool!(storage, p => sqlx::query_as(
+    type Due = (String, String, String, i64, Option<DateTime<Utc>>);
+    let rows: Vec<Due> = on_pool!(storage, p => sqlx::query_as(
         "SELECT video_id, channel_id, transcript_status, transcript_attempts, transcript_checked_at
            FROM yt_videos WHERE transcript_status IN ('pending', 'none', 'invalid')
           ORDER BY published_at, video_id")
@@ -342,7 +343,14 @@ pub async fn videos(storage: &Storage) -> Result<Vec<StoredVideo>, StorageError>
     Ok(rows
         .into_iter()
         .map(
-            |(video_id, channel_id, title, published_at, transcript_status, transcript_attempts)| {
+            |(
+                video_id,
+                channel_id,
+                title,
+                published_at,
+                transcript_status,
+                transcript_attempts,
+            )| {
                 StoredVideo {
                     video_id,
                     channel_id,

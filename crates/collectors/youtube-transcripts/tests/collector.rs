@@ -50,7 +50,9 @@ impl Respond for Fake {
         if path.starts_with("/api/timedtext") {
             let v = q.get("v").cloned().unwrap_or_default();
             return match m.captions.get(&v) {
-                Some((status, body)) => ResponseTemplate::new(*status).set_body_string(body.clone()),
+                Some((status, body)) => {
+                    ResponseTemplate::new(*status).set_body_string(body.clone())
+                }
                 None => ResponseTemplate::new(200).set_body_string(""),
             };
         }
@@ -277,7 +279,10 @@ async fn videos_and_transcripts(kind: Kind) {
     {
         let m = env.fake.0.lock().unwrap();
         assert!(m.paths.iter().all(|p| !p.contains(KEY)));
-        assert!(m.paths.iter().all(|p| !p.contains("/search")), "no search.list");
+        assert!(
+            m.paths.iter().all(|p| !p.contains("/search")),
+            "no search.list"
+        );
     }
     for entry in walk(&env.workspace.path().join("raw")) {
         let bytes = std::fs::read(&entry).unwrap();
@@ -293,7 +298,10 @@ async fn videos_and_transcripts(kind: Kind) {
     assert_eq!(r.count("inserted") + r.count("updated"), 0, "{r:?}");
     assert_eq!(r.count("pages"), 1);
     assert_eq!(r.count("quota_units"), 1, "channel's playlist is stored");
-    assert_eq!(r.count("transcripts_ok") + r.count("transcripts_missing"), 0);
+    assert_eq!(
+        r.count("transcripts_ok") + r.count("transcripts_missing"),
+        0
+    );
 
     // A new upload and two days later: the new video, and the videos
     // without captions are asked again; vid3 now has captions.
@@ -343,9 +351,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 both!(quota_budget_stops_cleanly_and_resumes);
 async fn quota_budget_stops_cleanly_and_resumes(kind: Kind) {
     let env = Env::new(kind).await;
-    let r = env
-        .run(&["--quota-budget", "4", "--skip-transcript"])
-        .await;
+    let r = env.run(&["--quota-budget", "4", "--skip-transcript"]).await;
     assert_eq!(r.count("quota_stopped"), 1, "{r:?}");
     assert_eq!(r.count("quota_units"), 4);
     assert_eq!(r.count("inserted"), 2, "first page stored");
@@ -399,4 +405,56 @@ async fn replay_from_archive(kind: Kind) {
     assert_eq!(r.count("inserted"), 5, "{r:?}");
     assert_eq!(env.state().await, other.state().await);
     assert_eq!(env.fake.0.lock().unwrap().paths.len(), before, "no request");
+}
+
+/// Regenerates the demo's recorded answers (`examples/youtube/raw`): runs
+/// against the stand-in, then rewrites the archived URLs to the public
+/// endpoints the demo's configuration uses. `cargo test -p
+/// bdc-collector-youtube-transcripts -- --ignored record_demo_archive`.
+#[tokio::test]
+#[ignore]
+async fn record_demo_archive() {
+    let env = Env::new(Kind::Sqlite).await;
+    {
+        let mut m = env.fake.0.lock().unwrap();
+        m.uploads
+            .retain(|(id, _)| id == "vid1" || id == "vid2" || id == "vid3");
+        for (id, title) in [
+            (
+                "vid1",
+                "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nWelcome to this talk about Boost.JSON.\n\n00:00:04.000 --> 00:00:08.500\nWe will parse, serialize &amp; benchmark.\n",
+            ),
+            (
+                "vid2",
+                r#"<?xml version="1.0" encoding="utf-8" ?><transcript><text start="0" dur="3.2">Boost.Asio in practice</text><text start="3.2" dur="4">It&amp;#39;s all about executors</text></transcript>"#,
+            ),
+        ] {
+            m.captions.insert(id.into(), (200, title.into()));
+        }
+    }
+    env.run(&[]).await;
+    let src = env.workspace.path().join("raw").join(NAME);
+    let dst =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../examples/youtube/raw");
+    let _ = std::fs::remove_dir_all(&dst);
+    for f in walk(&src) {
+        let rel = f.strip_prefix(&src).unwrap();
+        let to = dst.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        if rel == std::path::Path::new("index.jsonl") {
+            let text = std::fs::read_to_string(&f)
+                .unwrap()
+                .replace(
+                    &format!("{}/youtube/v3", env.api),
+                    bdc_config::DEFAULT_YOUTUBE_API_URL,
+                )
+                .replace(
+                    &format!("{}/api/timedtext", env.api),
+                    bdc_config::DEFAULT_YOUTUBE_TIMEDTEXT_URL,
+                );
+            std::fs::write(&to, text).unwrap();
+        } else {
+            std::fs::copy(&f, &to).unwrap();
+        }
+    }
 }
