@@ -301,6 +301,8 @@ fn summary(counts: &std::collections::BTreeMap<String, u64>) -> String {
         "inserted",
         "updated",
         "unchanged",
+        "transcripts_ok",
+        "segments",
         "malformed",
     ];
     let shown: Vec<String> = KEYS

@@ -15,6 +15,7 @@ pub fn parts() -> Vec<&'static SchemaPart> {
         &bdc_collector_library_docs::SCHEMA,
         &bdc_identity::SCHEMA,
         &bdc_collector_repos_by_language::SCHEMA,
+        &bdc_collector_youtube_transcripts::SCHEMA,
         &bdc_collector_boost_usage::SCHEMA,
         &bdc_collector_discord::SCHEMA,
         &bdc_audit::AUDIT,

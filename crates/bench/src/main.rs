@@ -24,6 +24,7 @@ mod greenness;
 mod health;
 mod library_docs;
 mod upsert;
+mod youtube;
 
 use std::time::Duration;
 
@@ -91,6 +92,9 @@ async fn main() -> Result<()> {
         }
         if wants("github-resync") {
             rows.extend(github::resync(kind, args.quick).await?);
+        }
+        if wants("youtube-transcripts") {
+            rows.extend(youtube::run(kind, args.quick).await?);
         }
         if wants("audit") {
             rows.extend(audit::run(kind, args.quick).await?);

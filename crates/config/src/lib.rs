@@ -58,6 +58,28 @@ pub const DEFAULT_WG21_INDEX_URL: &str = "https://wg21.link/index.json";
 pub const DEFAULT_MAILING_LIST_ARCHIVE_URL: &str = "https://lists.boost.org/archives";
 /// Default schedule file, relative to the working directory.
 pub const DEFAULT_SCHEDULE_YAML: &str = "config/boost_collector_schedule.yaml";
+/// YouTube Data API v3 root.
+pub const DEFAULT_YOUTUBE_API_URL: &str = "https://www.googleapis.com/youtube/v3";
+/// YouTube's timed-text (caption track) endpoint.
+pub const DEFAULT_YOUTUBE_TIMEDTEXT_URL: &str = "https://www.youtube.com/api/timedtext";
+/// The channel map `youtube-transcripts` reads.
+pub const DEFAULT_YOUTUBE_CHANNELS_FILE: &str = "config/youtube_channels.yaml";
+
+/// `youtube-transcripts` configuration.
+#[derive(Debug, Clone)]
+pub struct YoutubeConfig {
+    /// `YOUTUBE_API_KEY` (sent as the `X-Goog-Api-Key` header, never in a URL).
+    pub api_key: Option<Secret>,
+    /// `YOUTUBE_API_URL`; default the public Data API v3.
+    pub api_url: Url,
+    /// `YOUTUBE_TIMEDTEXT_URL`; default YouTube's timed-text endpoint.
+    pub timedtext_url: Url,
+    /// `YOUTUBE_CHANNELS_FILE`: YAML map of channel title to channel id.
+    pub channels_file: PathBuf,
+    /// `YOUTUBE_QUOTA_BUDGET`: Data API units one run may spend (default
+    /// 10,000, the default daily quota).
+    pub quota_budget: u64,
+}
 
 /// `/health/` settings.
 #[derive(Debug, Clone)]
@@ -133,6 +155,7 @@ pub struct Config {
     /// (unset: they refuse every request).
     pub api_token: Option<Secret>,
     pub health: HealthConfig,
+    pub youtube: YoutubeConfig,
     pub daemon: DaemonConfig,
     /// Ignored legacy variables that were set (for a start-up warning).
     pub ignored_present: Vec<&'static str>,
@@ -172,6 +195,29 @@ impl Config {
                 value: DEFAULT_GITHUB_API_URL.into(),
                 reason: e.to_string(),
             })?,
+        };
+        let default_url = |var: &'static str, default: &str| -> Result<Url, ConfigError> {
+            match get(var) {
+                Some(v) => parse_http_url(var, &v),
+                None => Url::parse(default).map_err(|e| ConfigError {
+                    var,
+                    value: default.into(),
+                    reason: e.to_string(),
+                }),
+            }
+        };
+        let youtube = YoutubeConfig {
+            api_key: get("YOUTUBE_API_KEY").map(|v| Secret::new(v.trim())),
+            api_url: default_url("YOUTUBE_API_URL", DEFAULT_YOUTUBE_API_URL)?,
+            timedtext_url: default_url("YOUTUBE_TIMEDTEXT_URL", DEFAULT_YOUTUBE_TIMEDTEXT_URL)?,
+            channels_file: PathBuf::from(
+                get("YOUTUBE_CHANNELS_FILE")
+                    .unwrap_or_else(|| DEFAULT_YOUTUBE_CHANNELS_FILE.into()),
+            ),
+            quota_budget: match get("YOUTUBE_QUOTA_BUDGET") {
+                Some(v) => u64::from(parse_u32("YOUTUBE_QUOTA_BUDGET", &v)?),
+                None => 10_000,
+            },
         };
         let wg21_index_url =
             get("BDC_WG21_INDEX_URL").unwrap_or_else(|| DEFAULT_WG21_INDEX_URL.into());
@@ -284,6 +330,7 @@ impl Config {
             bind,
             api_token: get("BDC_API_TOKEN").map(|v| Secret::new(v.trim())),
             health,
+            youtube,
             daemon,
             ignored_present: IGNORED_VARS
                 .iter()

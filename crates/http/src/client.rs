@@ -58,6 +58,20 @@ pub struct ClientOptions {
     /// `Accept` header.
     pub accept: String,
     pub user_agent: String,
+    /// How a token is sent (GitHub: `Authorization: Bearer`).
+    pub auth: TokenAuth,
+}
+
+/// How [`ClientOptions::tokens`] are sent with each request. Never in the
+/// URL: URLs are cache keys and go into the raw archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenAuth {
+    /// `Authorization: Bearer <token>` (GitHub, OAuth).
+    #[default]
+    Bearer,
+    /// The token as the whole value of this header (Google API keys:
+    /// `X-Goog-Api-Key`).
+    Header(&'static str),
 }
 
 impl ClientOptions {
@@ -78,6 +92,7 @@ impl ClientOptions {
             archive_not_found: false,
             accept: "application/json".into(),
             user_agent: concat!("bdc/", env!("CARGO_PKG_VERSION")).into(),
+            auth: TokenAuth::Bearer,
         }
     }
 
@@ -555,7 +570,10 @@ impl HttpClient {
                 req = req.header("X-GitHub-Api-Version", "2022-11-28");
             }
             if let Some(t) = self.opts.tokens.get(token) {
-                req = req.bearer_auth(t.expose());
+                req = match self.opts.auth {
+                    TokenAuth::Bearer => req.bearer_auth(t.expose()),
+                    TokenAuth::Header(name) => req.header(name, t.expose()),
+                };
             }
             if let Some(c) = &cached {
                 if let Some(etag) = &c.etag {

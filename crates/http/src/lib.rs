@@ -50,7 +50,7 @@ pub mod pacing;
 
 pub use archive::{ArchiveEntry, ArchiveIndex, RawArchive};
 pub use cache::{CachedResponse, HttpCache, SCHEMA};
-pub use client::{ClientOptions, HttpClient, HttpStats, Pager, Response, token_id};
+pub use client::{ClientOptions, HttpClient, HttpStats, Pager, Response, TokenAuth, token_id};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::HttpError;
 pub use pacing::{RateWindow, WaitMeter};
