@@ -603,28 +603,19 @@ impl<'a> Run<'a> {
         let Some(index) = self.api.client().archive_index() else {
             return Ok(());
         };
-        let base = self
-            .api
-            .client()
-            .options()
-            .base_url
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned();
+        // The method is the URL's last path segment, whatever the base URL
+        // was when it was recorded (a replay needs no SLACK_API_URL).
         let mut entries: Vec<(String, String, HashMap<String, String>)> = Vec::new();
         for e in index.entries() {
-            let Some(rest) = e.url.strip_prefix(&base) else {
+            let Ok(u) = url::Url::parse(&e.url) else {
                 continue;
             };
-            let method = rest
-                .split('?')
-                .next()
+            let method = u
+                .path_segments()
+                .and_then(|mut s| s.next_back())
                 .unwrap_or("")
-                .trim_matches('/')
                 .to_owned();
-            let params: HashMap<String, String> = url::Url::parse(&e.url)
-                .map(|u| u.query_pairs().into_owned().collect())
-                .unwrap_or_default();
+            let params: HashMap<String, String> = u.query_pairs().into_owned().collect();
             entries.push((e.url.clone(), method, params));
         }
         let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -653,11 +644,17 @@ impl<'a> Run<'a> {
                 }
                 "conversations.members" if parts.members && self.args.wants_channel(&channel) => {
                     let resp = self.get(url, method).await?;
-                    let page = SlackApi::decode::<MembersList>(method, resp)?;
-                    members
-                        .entry(channel)
-                        .or_default()
-                        .extend(page.data.members);
+                    match SlackApi::decode::<MembersList>(method, resp) {
+                        Ok(page) => members
+                            .entry(channel)
+                            .or_default()
+                            .extend(page.data.members),
+                        Err(e) if Self::skippable(&e) => {
+                            self.totals.channels_skipped += 1;
+                            tracing::warn!(collector = NAME, url = %url, error = %e, "archived answer without members; skipped");
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 _ => {}
             }
@@ -679,7 +676,18 @@ impl<'a> Run<'a> {
                 continue;
             }
             let resp = self.get(url, method).await?;
-            let page = SlackApi::decode::<MessagesList>(method, resp)?;
+            let page = match SlackApi::decode::<MessagesList>(method, resp) {
+                Ok(p) => p,
+                Err(e)
+                    if Self::skippable(&e)
+                        || matches!(&e, SlackError::Api { error, .. } if error == "thread_not_found") =>
+                {
+                    self.totals.channels_skipped += 1;
+                    tracing::warn!(collector = NAME, url = %url, error = %e, "archived answer without messages; skipped");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if method == "conversations.replies" {
                 self.totals.threads += 1;
             }
