@@ -290,6 +290,8 @@ impl<'a> Run<'a> {
         checkpoint: Option<(&str, &IncrementalState)>,
     ) -> Result<(), SlackError> {
         self.totals.messages += messages.len() as u64;
+        metrics::counter!("bdc_slack_messages_total", "source" => "api")
+            .increment(messages.len() as u64);
         if self.args.dry_run || (messages.is_empty() && checkpoint.is_none()) {
             return Ok(());
         }
