@@ -287,6 +287,8 @@ fn summary(counts: &std::collections::BTreeMap<String, u64>) -> String {
     const KEYS: &[&str] = &[
         "fetched",
         "messages",
+        "users_inserted",
+        "channels_inserted",
         "commits",
         "papers",
         "libraries",

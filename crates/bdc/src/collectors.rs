@@ -28,5 +28,6 @@ pub fn registry() -> Registry {
     r.register(Arc::new(
         bdc_collector_youtube_transcripts::YoutubeCollector::default(),
     ));
+    r.register(Arc::new(bdc_collector_slack::SlackCollector::new()));
     r
 }

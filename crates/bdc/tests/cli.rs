@@ -219,7 +219,7 @@ async fn unknown_and_unavailable_collectors(kind: Kind) {
     );
     let out = env
         .bdc()
-        .args(["run", "run_cppa_slack_tracker"])
+        .args(["run", "run_cppa_pinecone_sync"])
         .assert()
         .code(1)
         .get_output()
@@ -250,7 +250,7 @@ async fn run_scheduled_strict_and_lenient(kind: Kind) {
         "--day-of-week",
         "0",
     ]);
-    assert!(out.contains("run_cppa_slack_tracker"), "{out}");
+    assert!(out.contains("run_cppa_pinecone_sync"), "{out}");
     assert!(out.contains("not available"), "{out}");
     assert!(out.contains("disabled"), "{out}");
     // Strict: refused up front, nothing runs, exit 2 naming file and line.
@@ -270,7 +270,7 @@ async fn run_scheduled_strict_and_lenient(kind: Kind) {
         .clone();
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.contains("schedule.yaml:") && err.contains("run_cppa_slack_tracker"),
+        err.contains("schedule.yaml:") && err.contains("run_cppa_pinecone_sync"),
         "{err}"
     );
     // Interval tick: only the interval group's task is due.

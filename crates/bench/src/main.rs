@@ -23,6 +23,7 @@ mod github;
 mod greenness;
 mod health;
 mod library_docs;
+mod slack;
 mod upsert;
 mod youtube;
 
@@ -110,6 +111,9 @@ async fn main() -> Result<()> {
         }
         if wants("discord") {
             rows.extend(discord::run(kind, args.quick).await?);
+        }
+        if wants("slack") {
+            rows.extend(slack::run(kind, args.quick).await?);
         }
         if wants("daemon") {
             rows.extend(daemon::run(kind, args.quick).await?);

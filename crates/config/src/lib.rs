@@ -52,6 +52,8 @@ pub const IGNORED_VARS: &[&str] = &[
 
 /// The public GitHub REST API.
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// The Slack Web API.
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 /// The WG21 paper index served by wg21.link.
 pub const DEFAULT_WG21_INDEX_URL: &str = "https://wg21.link/index.json";
 /// The Boost list server's HyperKitty root (the `mailing-list` default).
@@ -137,6 +139,14 @@ pub struct Config {
     pub github_token_write: Option<Secret>,
     /// `GITHUB_API_URL`; default the public API.
     pub github_api_url: Url,
+    /// `SLACK_BOT_TOKEN`: the Slack bot token (`xoxb-…`) of `bdc run slack`.
+    pub slack_bot_token: Option<Secret>,
+    /// `SLACK_TEAM_ID`: the workspace (`T…`) `bdc run slack` collects when
+    /// `--team-id` is not given.
+    pub slack_team_id: Option<String>,
+    /// `SLACK_API_URL`; default `https://slack.com/api` (tests point it at a
+    /// local stand-in).
+    pub slack_api_url: Url,
     /// `REPO_COUNT_LANGUAGES`: comma-separated languages `repos-by-language`
     /// counts when `--languages` is not given (empty: its default).
     pub repo_count_languages: Vec<String>,
@@ -218,6 +228,14 @@ impl Config {
                 Some(v) => u64::from(parse_u32("YOUTUBE_QUOTA_BUDGET", &v)?),
                 None => 10_000,
             },
+        };
+        let slack_api_url = match get("SLACK_API_URL") {
+            Some(v) => parse_http_url("SLACK_API_URL", &v)?,
+            None => Url::parse(DEFAULT_SLACK_API_URL).map_err(|e| ConfigError {
+                var: "SLACK_API_URL",
+                value: DEFAULT_SLACK_API_URL.into(),
+                reason: e.to_string(),
+            })?,
         };
         let wg21_index_url =
             get("BDC_WG21_INDEX_URL").unwrap_or_else(|| DEFAULT_WG21_INDEX_URL.into());
@@ -311,6 +329,9 @@ impl Config {
                 .unwrap_or_default(),
             github_token_write: get("GITHUB_TOKEN_WRITE").map(|v| Secret::new(v.trim())),
             github_api_url,
+            slack_bot_token: get("SLACK_BOT_TOKEN").map(|v| Secret::new(v.trim())),
+            slack_team_id: get("SLACK_TEAM_ID").map(|v| v.trim().to_owned()),
+            slack_api_url,
             repo_count_languages: get("REPO_COUNT_LANGUAGES")
                 .map(|v| {
                     v.split(',')
@@ -434,6 +455,27 @@ mod tests {
         assert!(!c.health.enforce_collector_freshness);
         assert!((c.health.collector_stale_hours - 26.0).abs() < f64::EPSILON);
         assert!(c.ignored_present.is_empty());
+    }
+
+    #[test]
+    fn slack_settings() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.slack_api_url.as_str(), "https://slack.com/api");
+        assert!(c.slack_bot_token.is_none() && c.slack_team_id.is_none());
+        let c = cfg(&[
+            ("SLACK_BOT_TOKEN", " xoxb-1 "),
+            ("SLACK_TEAM_ID", "T1"),
+            ("SLACK_API_URL", "http://127.0.0.1:9/slack"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.slack_bot_token.as_ref().map(Secret::expose),
+            Some("xoxb-1")
+        );
+        assert_eq!(c.slack_team_id.as_deref(), Some("T1"));
+        assert_eq!(c.slack_api_url.as_str(), "http://127.0.0.1:9/slack");
+        assert!(format!("{c:?}").contains("Secret(***)"));
+        assert!(cfg(&[("SLACK_API_URL", "ftp://x")]).is_err());
     }
 
     #[test]
