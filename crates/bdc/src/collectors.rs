@@ -25,5 +25,8 @@ pub fn registry() -> Registry {
         bdc_collector_boost_usage::BoostUsageCollector::default(),
     ));
     r.register(Arc::new(bdc_collector_discord::DiscordBackfillCollector));
+    r.register(Arc::new(
+        bdc_collector_library_usage_dashboard::LibraryUsageDashboardCollector::default(),
+    ));
     r
 }

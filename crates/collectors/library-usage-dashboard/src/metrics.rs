@@ -568,7 +568,7 @@ pub fn compute(inp: &Inputs) -> DashboardData {
             guessed,
         })
         .collect();
-    versions.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)));
+    versions.sort_by_key(|v| version_key(&v.version));
 
     let mut top: Vec<&RepoIn> = using.clone();
     top.sort_by(|a, b| {

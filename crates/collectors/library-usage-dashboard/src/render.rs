@@ -568,7 +568,9 @@ pub fn markdown(data: &DashboardData) -> String {
         );
     }
     let _ = writeln!(m, "\n## Never used\n");
-    if data.never_used.is_empty() {
+    if data.overview.libraries_in_catalog == 0 {
+        let _ = writeln!(m, "No catalog stored yet (run `boost-libraries`).");
+    } else if data.never_used.is_empty() {
         let _ = writeln!(m, "Every catalog library is used.");
     } else {
         let _ = writeln!(
