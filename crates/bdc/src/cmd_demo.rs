@@ -290,6 +290,7 @@ fn summary(counts: &std::collections::BTreeMap<String, u64>) -> String {
         "commits",
         "papers",
         "libraries",
+        "site_pages",
         "issues",
         "pulls",
         "repos_scanned",

@@ -575,7 +575,7 @@ pub fn markdown(data: &DashboardData) -> String {
     } else {
         let _ = writeln!(
             m,
-            "{} libraries: {}",
+            "Libraries never used ({}): {}",
             data.never_used.len(),
             data.never_used
                 .iter()
