@@ -53,6 +53,28 @@ pub fn slug(key: &str) -> String {
         .collect()
 }
 
+/// `(year, value)` points for every year from the first to `end` (or the
+/// last, if later), gaps as 0, so charts show quiet years too.
+fn dense_years(values: &[crate::metrics::YearValue], end: Option<i32>) -> Vec<(String, f64)> {
+    let (Some(first), Some(last)) = (
+        values.iter().map(|v| v.year).min(),
+        values.iter().map(|v| v.year).max(),
+    ) else {
+        return Vec::new();
+    };
+    let end = end.map_or(last, |e| e.max(last));
+    (first..=end)
+        .map(|y| {
+            let v = values.iter().find(|v| v.year == y).map_or(0, |v| v.repos);
+            (y.to_string(), v as f64)
+        })
+        .collect()
+}
+
+fn year_of(date: &str) -> Option<i32> {
+    date.get(..4).and_then(|y| y.parse().ok())
+}
+
 fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "—".into())
 }
@@ -136,11 +158,7 @@ pub fn index_fragment(data: &DashboardData, links: Links) -> Result<String, aska
         chart_boost_years: svg::bar_chart(
             "Boost-using repositories per creation year",
             "boost-years",
-            &data
-                .boost_repos_per_year
-                .iter()
-                .map(|y| (y.year.to_string(), y.repos as f64))
-                .collect::<Vec<_>>(),
+            &dense_years(&data.boost_repos_per_year, None),
         ),
         chart_cpp_years: svg::line_chart(
             "Starred C++ repositories and those using Boost, per creation year",
@@ -269,10 +287,7 @@ pub fn library_fragment(
         chart_years: svg::bar_chart(
             &format!("Repositories using {} per creation year", l.key),
             "library-years",
-            &l.usage_per_year
-                .iter()
-                .map(|y| (y.year.to_string(), y.repos as f64))
-                .collect::<Vec<_>>(),
+            &dense_years(&l.usage_per_year, year_of(&data.generated_on)),
         ),
         headers: l
             .headers
