@@ -292,6 +292,7 @@ fn summary(counts: &std::collections::BTreeMap<String, u64>) -> String {
         "commits",
         "papers",
         "libraries",
+        "site_pages",
         "issues",
         "pulls",
         "repos_scanned",

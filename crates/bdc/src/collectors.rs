@@ -29,5 +29,8 @@ pub fn registry() -> Registry {
         bdc_collector_youtube_transcripts::YoutubeCollector::default(),
     ));
     r.register(Arc::new(bdc_collector_slack::SlackCollector::new()));
+    r.register(Arc::new(
+        bdc_collector_library_usage_dashboard::LibraryUsageDashboardCollector::default(),
+    ));
     r
 }

@@ -1,4 +1,5 @@
-//! Dashboard pages contributed by the domain crates (greenness, audit),
+//! Dashboard pages contributed by the domain crates (greenness, audit,
+//! library usage: its section lives in its collector crate),
 //! composed here so the dashboard crate depends on none of them. Every
 //! value is HTML-escaped with `bdc_dashboard::escape`.
 
@@ -18,6 +19,9 @@ pub fn all(_config: &Config, storage: &Storage) -> Vec<Arc<dyn Section>> {
         Arc::new(AuditSection {
             storage: storage.clone(),
         }),
+        Arc::new(bdc_collector_library_usage_dashboard::UsageSection::new(
+            storage.clone(),
+        )),
     ]
 }
 

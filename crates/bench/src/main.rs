@@ -4,6 +4,7 @@
 //! cargo run --release -p bdc-bench              # all benchmarks, both backends
 //! cargo run --release -p bdc-bench -- --quick   # smaller sizes (smoke run)
 //! cargo run --release -p bdc-bench -- --only upsert --backend sqlite
+//! cargo run --release -p bdc-bench -- --only dashboard-render
 //! ```
 //!
 //! Each benchmark creates its own throwaway database (SQLite in a temp dir,
@@ -17,6 +18,7 @@ mod audit_pgbench;
 mod boost_usage;
 mod collectors_mail_git;
 mod daemon;
+mod dashboard_render;
 mod demo;
 mod discord;
 mod github;
@@ -84,6 +86,10 @@ async fn main() -> Result<()> {
     };
     let wants = |name: &str| args.only.as_deref().is_none_or(|o| name.contains(o));
     let mut rows = Vec::new();
+    // Backend-independent (pure computation and rendering).
+    if wants("dashboard-render") {
+        rows.extend(dashboard_render::run(args.quick)?);
+    }
     for kind in kinds {
         if wants("upsert") {
             rows.extend(upsert::run(kind, args.quick).await?);

@@ -124,6 +124,27 @@ pub struct DaemonConfig {
     pub release_poll: Duration,
 }
 
+/// Settings of the `library-usage-dashboard` collector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageDashboardConfig {
+    /// `BOOST_DASHBOARD_ACTIVITY_DERIVATIVE_WEIGHT` (default 0.4).
+    pub derivative_weight: f64,
+    /// `BOOST_DASHBOARD_ACTIVITY_REGRESSION_WEIGHT` (default 0.3).
+    pub regression_weight: f64,
+    /// `BOOST_DASHBOARD_ACTIVITY_MOMENTUM_WEIGHT` (default 0.3).
+    pub momentum_weight: f64,
+    /// `BOOST_LIBRARY_USAGE_DASHBOARD_PUBLISH_OWNER`.
+    pub publish_owner: Option<String>,
+    /// `BOOST_LIBRARY_USAGE_DASHBOARD_PUBLISH_REPO`.
+    pub publish_repo: Option<String>,
+    /// `BOOST_LIBRARY_USAGE_DASHBOARD_PUBLISH_BRANCH` (unset: `main`).
+    pub publish_branch: Option<String>,
+    /// `BOOST_LIBRARY_USAGE_DASHBOARD_PUBLISH_URL`: the git remote to push
+    /// to instead of `https://github.com/<owner>/<repo>.git` (a local path
+    /// or any git URL; tests push to a local bare repository).
+    pub publish_url: Option<String>,
+}
+
 /// All of `bdc`'s configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -167,6 +188,8 @@ pub struct Config {
     pub health: HealthConfig,
     pub youtube: YoutubeConfig,
     pub daemon: DaemonConfig,
+    /// The `library-usage-dashboard` collector's settings.
+    pub usage_dashboard: UsageDashboardConfig,
     /// Ignored legacy variables that were set (for a start-up warning).
     pub ignored_present: Vec<&'static str>,
 }
@@ -314,6 +337,32 @@ impl Config {
             Some(v) => parse_bool("BOOST_COLLECTOR_SCHEDULE_STRICT", &v)?,
             None => false,
         };
+        let weight = |var: &'static str, default: f64| -> Result<f64, ConfigError> {
+            match get(var) {
+                Some(v) => match v.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                    _ => Err(ConfigError {
+                        var,
+                        value: v,
+                        reason: "expected a non-negative number".into(),
+                    }),
+                },
+                None => Ok(default),
+            }
+        };
+        let usage_dashboard = UsageDashboardConfig {
+            derivative_weight: weight("BOOST_DASHBOARD_ACTIVITY_DERIVATIVE_WEIGHT", 0.4)?,
+            regression_weight: weight("BOOST_DASHBOARD_ACTIVITY_REGRESSION_WEIGHT", 0.3)?,
+            momentum_weight: weight("BOOST_DASHBOARD_ACTIVITY_MOMENTUM_WEIGHT", 0.3)?,
+            publish_owner: get("BOOST_LIBRARY_USAGE_DASHBOARD_PUBLISH_OWNER")
+                .map(|v| v.trim().to_owned()),
+            publish_repo: get("BOOST_LIBRARY_USAGE_DASHBOARD_PUBLISH_REPO")
+                .map(|v| v.trim().to_owned()),
+            publish_branch: get("BOOST_LIBRARY_USAGE_DASHBOARD_PUBLISH_BRANCH")
+                .map(|v| v.trim().to_owned()),
+            publish_url: get("BOOST_LIBRARY_USAGE_DASHBOARD_PUBLISH_URL")
+                .map(|v| v.trim().to_owned()),
+        };
         Ok(Config {
             database_url,
             workspace_dir,
@@ -353,6 +402,7 @@ impl Config {
             health,
             youtube,
             daemon,
+            usage_dashboard,
             ignored_present: IGNORED_VARS
                 .iter()
                 .copied()

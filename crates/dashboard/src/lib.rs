@@ -6,7 +6,8 @@
 //! | `/dashboard/` | Every collector: availability, last run, status, counts, last success, freshness; schedule groups with staleness |
 //! | `/dashboard/runs` | Run history with failures and their categories; filters: collector, status, limit |
 //! | `/dashboard/jobs` | The durable job queue: depth, dead jobs, last errors; filter: status |
-//! | `/dashboard/{section}` | Pages contributed by other crates through [`Section`] (greenness per queue and project, audit timeline) |
+//! | `/dashboard/{section}` | Pages contributed by other crates through [`Section`] (greenness per queue and project, audit timeline, library usage) |
+//! | `/dashboard/{section}/{sub…}` | A section's sub-pages ([`Section::render_sub`], e.g. `/dashboard/usage/<library>`) |
 //!
 //! Auth is the APIs' auth: the bearer token `BDC_API_TOKEN`, sent as an
 //! `Authorization: Bearer` header or, for browsers, as the HttpOnly
@@ -32,6 +33,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+pub mod svg;
+
 /// A page contributed by another crate (e.g. greenness, audit). The
 /// fragment it returns is inserted as-is: implementors escape their data
 /// (see [`escape`]).
@@ -43,6 +46,16 @@ pub trait Section: Send + Sync {
     fn label(&self) -> &'static str;
     /// Render the page body for the query parameters (filters).
     async fn render(&self, query: &HashMap<String, String>) -> Result<String, String>;
+    /// Render a sub-page `/dashboard/<path>/<sub>` (`sub` may contain `/`):
+    /// `Ok(None)` answers 404 (the default: a section without sub-pages).
+    /// The `String` pair is (heading, body fragment).
+    async fn render_sub(
+        &self,
+        _sub: &str,
+        _query: &HashMap<String, String>,
+    ) -> Result<Option<(String, String)>, String> {
+        Ok(None)
+    }
 }
 
 /// HTML-escape text for [`Section`] fragments.
@@ -84,6 +97,7 @@ pub fn router(state: DashboardState) -> Router {
         .route("/dashboard/runs", get(runs_page))
         .route("/dashboard/jobs", get(jobs_page))
         .route("/dashboard/{section}", get(section_page))
+        .route("/dashboard/{section}/{*sub}", get(section_sub_page))
         .layer(axum::middleware::from_fn_with_state(
             st.clone(),
             require_token,
@@ -527,6 +541,32 @@ async fn section_page(
         extra_nav: nav_extra(&st),
         version: st.version.clone(),
         heading: s.label().to_owned(),
+        body,
+    };
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => db_error(e),
+    }
+}
+
+async fn section_sub_page(
+    State(st): State<St>,
+    Path((section, sub)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(s) = st.sections.iter().find(|s| s.path() == section) else {
+        return (StatusCode::NOT_FOUND, "no such dashboard page").into_response();
+    };
+    let (heading, body) = match s.render_sub(&sub, &q).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such dashboard page").into_response(),
+        Err(e) => return db_error(e),
+    };
+    let page = SectionPage {
+        nav: s.label().to_owned(),
+        extra_nav: nav_extra(&st),
+        version: st.version.clone(),
+        heading,
         body,
     };
     match page.render() {

@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bdc_collector_library_usage_dashboard as usage;
 use bdc_core::FailureCategory;
 use bdc_dashboard::{DashboardState, router};
 use bdc_storage::runs::{NewRun, RunOutcome, RunStatus};
@@ -255,6 +256,59 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
+async fn seed_usage(storage: &Storage) {
+    use usage::metrics::{Inputs, LibraryIn, RepoIn, UsageIn, compute};
+    let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    let repo = |name: &str, stars, created| RepoIn {
+        full_name: name.into(),
+        stars,
+        created: d(created),
+        pushed: d(created),
+        first_seen: None,
+        last_seen: None,
+        uses_boost: true,
+        boost_version: None,
+        gone: false,
+    };
+    let use_ = |repo: &str, header: &str, library: &str| UsageIn {
+        repo: repo.into(),
+        header: header.into(),
+        library: library.into(),
+    };
+    let data = compute(&Inputs {
+        today: d("2026-06-01"),
+        stars_min: 10,
+        repos: vec![
+            repo("a/one", 42, "2024-01-01"),
+            repo("b/two", 7, "2025-03-01"),
+        ],
+        usages: vec![
+            use_(
+                "a/one",
+                "boost/numeric/conversion/cast.hpp",
+                "numeric/conversion",
+            ),
+            use_("b/two", "boost/asio.hpp", "asio"),
+        ],
+        libraries: vec![
+            LibraryIn {
+                key: "numeric/conversion".into(),
+                name: Some("Conversion".into()),
+            },
+            LibraryIn {
+                key: "asio".into(),
+                name: Some("Asio".into()),
+            },
+        ],
+        cpp_per_year: vec![(2024, 100, 10), (2025, 120, 12)],
+        ..Default::default()
+    });
+    let json = serde_json::to_string(&data).unwrap();
+    usage::store::store_snapshot(storage, &data.generated_on, &json)
+        .await
+        .unwrap();
+}
+
 async fn seed(storage: &Storage) {
     let runs = storage.runs();
     let mk = |id: &'static str, collector: &'static str| NewRun {
@@ -301,8 +355,12 @@ async fn dashboard_in_headless_chromium() {
     let storage = Storage::connect(db.url(), &ConnectOptions::default())
         .await
         .unwrap();
-    storage.migrate_parts(&[&bdc_jobs::SCHEMA]).await.unwrap();
+    storage
+        .migrate_parts(&[&bdc_jobs::SCHEMA, &usage::SCHEMA])
+        .await
+        .unwrap();
     seed(&storage).await;
+    seed_usage(&storage).await;
     let config = Arc::new(
         bdc_config::Config::from_lookup(|k| (k == "BDC_API_TOKEN").then(|| "s3cret".to_owned()))
             .unwrap(),
@@ -317,7 +375,7 @@ async fn dashboard_in_headless_chromium() {
         config: Arc::clone(&config),
         schedule: Some(Arc::new(schedule)),
         available: vec!["wg21-papers"],
-        sections: Vec::new(),
+        sections: vec![Arc::new(usage::UsageSection::new(storage.clone()))],
         version: "test".into(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -413,6 +471,33 @@ async fn dashboard_in_headless_chromium() {
     d.goto(&format!("{base}/dashboard/jobs")).await;
     assert!(d.title().await.starts_with("Jobs"));
     d.screenshot("jobs").await;
+
+    // Library usage (a collector's section): charts are inline SVG.
+    d.goto(&format!("{base}/dashboard/usage")).await;
+    d.wait_title("Library usage").await;
+    let charts = d
+        .script("return document.querySelectorAll('svg.chart').length")
+        .await;
+    assert!(charts.as_u64().unwrap_or(0) >= 4, "charts: {charts}");
+    let bars = d
+        .script("return document.querySelectorAll('svg.boost-years rect').length")
+        .await;
+    assert_eq!(bars, json!(2));
+    let width = d
+        .script("return document.querySelector('svg.boost-years').getBoundingClientRect().width")
+        .await;
+    assert!(width.as_f64().unwrap_or(0.0) > 100.0, "chart width {width}");
+    d.screenshot("usage").await;
+    d.click("table.libraries a[href='/dashboard/usage/numeric/conversion']")
+        .await;
+    d.wait_url("/dashboard/usage/numeric/conversion").await;
+    d.wait_title("Library usage: Conversion").await;
+    let chart = d
+        .script("return document.querySelectorAll('svg.library-years rect').length")
+        .await;
+    // 2024..=2026, the quiet years as empty bars.
+    assert_eq!(chart, json!(3));
+    d.screenshot("usage-library").await;
 
     let errors = d.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");

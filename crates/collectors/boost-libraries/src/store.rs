@@ -311,3 +311,19 @@ pub async fn library_keys(storage: &Storage) -> Result<Vec<String>, StorageError
         .await
         .ctx("listing boost library keys"))
 }
+
+/// Every stored release with its date, oldest first (public store
+/// function: the library usage dashboard splits git history by release).
+pub async fn releases(storage: &Storage) -> Result<Vec<(String, DateTime<Utc>)>, StorageError> {
+    let mut rows: Vec<(String, DateTime<Utc>)> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT release, released_at FROM bl_releases",
+    )
+    .fetch_all(p)
+    .await
+    .ctx("listing boost releases with dates"))?;
+    rows.sort_by(|a, b| {
+        a.1.cmp(&b.1)
+            .then_with(|| release_order(&a.0).cmp(&release_order(&b.0)))
+    });
+    Ok(rows)
+}

@@ -415,3 +415,42 @@ fn author_profiles(commits: &[&Commit]) -> Vec<bdc_identity::ProfileInput> {
         })
         .collect()
 }
+
+/// Names of every stored repository, sorted (public store function: the
+/// library usage dashboard matches them to Boost submodules).
+pub async fn repo_names(storage: &Storage) -> Result<Vec<String>, StorageError> {
+    on_pool!(storage, p => sqlx::query_scalar::<_, String>("SELECT name FROM git_repos ORDER BY name")
+        .fetch_all(p)
+        .await
+        .ctx("listing git repositories"))
+}
+
+/// When a reachable commit was made and how many files it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitStat {
+    pub committed_at: DateTime<Utc>,
+    pub files_changed: u64,
+    pub author_email: String,
+}
+
+/// Every reachable commit of `repo` (time, files changed, author), oldest
+/// first (public store function: the library usage dashboard counts
+/// contributions per release with it).
+pub async fn commit_stats(storage: &Storage, repo: &str) -> Result<Vec<CommitStat>, StorageError> {
+    let rows: Vec<(DateTime<Utc>, i64, String)> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT committed_at, files_changed, author_email FROM git_commits
+         WHERE repo = $1 AND reachable ORDER BY committed_at",
+    )
+    .bind(repo)
+    .fetch_all(p)
+    .await
+    .ctx("reading git commit stats"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(committed_at, files, author_email)| CommitStat {
+            committed_at,
+            files_changed: u64::try_from(files).unwrap_or(0),
+            author_email,
+        })
+        .collect())
+}
