@@ -240,7 +240,7 @@ pub async fn run(config: Arc<Config>, args: DemoArgs) -> Result<ExitCode> {
             TaskOutcome::Ran(RunReport::Succeeded {
                 collector, result, ..
             }) => {
-                format!("{collector:<17} ok      {}", summary(result.counts()))
+                format!("{collector:<23} ok      {}", summary(result.counts()))
             }
             TaskOutcome::Ran(RunReport::Failed {
                 collector,
@@ -249,15 +249,15 @@ pub async fn run(config: Arc<Config>, args: DemoArgs) -> Result<ExitCode> {
                 ..
             }) => {
                 format!(
-                    "{collector:<17} FAILED  ({category}) {}",
+                    "{collector:<23} FAILED  ({category}) {}",
                     truncate(error, 120)
                 )
             }
             TaskOutcome::Ran(RunReport::NotAvailable { name, .. }) => {
-                format!("{name:<17} not available in this build")
+                format!("{name:<23} not available in this build")
             }
             other => format!(
-                "{:<17} {}",
+                "{:<23} {}",
                 t.command,
                 match other {
                     TaskOutcome::NotDue(r) => *r,
@@ -269,8 +269,8 @@ pub async fn run(config: Arc<Config>, args: DemoArgs) -> Result<ExitCode> {
         println!("  {line}");
     }
     match &green {
-        Ok(line) => println!("  {:<17} {line}", "greenness"),
-        Err(e) => println!("  {:<17} FAILED  {e:#}", "greenness"),
+        Ok(line) => println!("  {:<23} {line}", "greenness"),
+        Err(e) => println!("  {:<23} FAILED  {e:#}", "greenness"),
     }
     let bind = config.bind;
     println!(
