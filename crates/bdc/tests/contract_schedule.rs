@@ -159,3 +159,74 @@ async fn original_schedule_runs_under_strict(kind: Kind) {
         ]
     );
 }
+
+/// The weekly and monthly groups of the production template
+/// (`config/boost_collector_schedule.yaml.example`: boost-usage and
+/// repos-by-language weekly, the library usage dashboard monthly), every
+/// task with no args, under `--strict`, against a GitHub search stand-in.
+both!(production_weekly_and_monthly_groups_run_under_strict);
+async fn production_weekly_and_monthly_groups_run_under_strict(kind: Kind) {
+    let server = MockServer::start().await;
+    for p in ["/search/repositories", "/search/code"] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "total_count": 0, "incomplete_results": false, "items": []
+            })))
+            .mount(&server)
+            .await;
+    }
+    let db = TestDb::new(kind).await;
+    let ws = tempfile::tempdir().unwrap();
+    let uri = server.uri();
+    let schedule = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/boost_collector_schedule.yaml.example")
+        .display()
+        .to_string();
+    let (db_url, ws_path) = (db.url().to_owned(), ws.path().to_path_buf());
+    let out = tokio::task::spawn_blocking(move || {
+        let db = db_url.as_str();
+        if kind == Kind::Postgres {
+            bdc(db, &ws_path, &uri).arg("migrate").assert().success();
+        }
+        let mut results = Vec::new();
+        // Sunday (6) and Saturday (5) for the two weekly tasks, the 1st for
+        // the monthly one.
+        for (group, day_flag, day) in [
+            ("weekly_collectors", "--day-of-week", "6"),
+            ("weekly_collectors", "--day-of-week", "5"),
+            ("monthly_collectors", "--day-of-month", "1"),
+        ] {
+            let o = bdc(db, &ws_path, &uri)
+                // Three tokens: repos-by-language's 34 searches fit the
+                // search API's 30 per minute and token without waiting.
+                .env("GITHUB_TOKENS_SCRAPING", "t1,t2,t3")
+                .args([
+                    "run-scheduled",
+                    "--strict",
+                    "--schedule",
+                    &schedule,
+                    "--group",
+                    group,
+                    day_flag,
+                    day,
+                ])
+                .assert()
+                .success()
+                .get_output()
+                .clone();
+            results.push(String::from_utf8_lossy(&o.stdout).into_owned());
+        }
+        results
+    })
+    .await
+    .unwrap();
+    for (o, task) in [
+        (&out[0], "run_boost_usage_tracker"),
+        (&out[1], "run_update_created_repos_by_language"),
+        (&out[2], "run_boost_library_usage_dashboard"),
+    ] {
+        assert!(o.contains(task) && o.contains(" ok "), "{o}");
+        assert!(o.contains("1 task(s) ran, 0 failed"), "{o}");
+    }
+}
