@@ -2,7 +2,8 @@
 //! `mailing_list`, tasks with no `args`) runs unchanged under `--strict`
 //! against local stand-ins of GitHub, the Slack Web API and the Boost list
 //! server, on SQLite and PostgreSQL. Every collector with no arguments does
-//! what the original's command does.
+//! what the original's command does. The production template's weekly and
+//! monthly groups (`config/boost_collector_schedule.yaml.example`) too.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
