@@ -161,10 +161,10 @@ async fn original_schedule_runs_under_strict(kind: Kind) {
     );
 }
 
-/// The weekly and monthly groups of the production template
-/// (`config/boost_collector_schedule.yaml.example`: boost-usage and
-/// repos-by-language weekly, the library usage dashboard monthly), every
-/// task with no args, under `--strict`, against a GitHub search stand-in.
+// The weekly and monthly groups of the production template
+// (`config/boost_collector_schedule.yaml.example`: boost-usage and
+// repos-by-language weekly, the library usage dashboard monthly), every
+// task with no args, under `--strict`, against a GitHub search stand-in.
 both!(production_weekly_and_monthly_groups_run_under_strict);
 async fn production_weekly_and_monthly_groups_run_under_strict(kind: Kind) {
     let server = MockServer::start().await;
