@@ -545,12 +545,13 @@ pub async fn export<W: Write + Send>(
 }
 
 /// One recorded schema state of a covered table (`bdc audit
-/// schema-history`): the action (`schema.cover_table`,
-/// `schema.alter_table`, `schema.drop_table`), its audit transaction and
-/// time, and the columns after the change.
+/// schema-history`): `schema.cover_table` (the coverage snapshot kept in
+/// `audit_covered_tables`, no audit transaction) or an action
+/// (`schema.alter_table`, `schema.drop_table`) with its audit transaction;
+/// the time and the columns after the change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SchemaChange {
-    pub transaction_id: i64,
+    pub transaction_id: Option<i64>,
     pub occurred_at: String,
     pub action: String,
     pub table: String,
@@ -585,7 +586,36 @@ pub async fn schema_history(storage: &Storage, table: Option<&str>) -> Result<Ve
         .fetch_all(p)
         .await)
         .ctx("reading recorded schema changes")?;
+    let snapshots: Vec<(String, Option<String>, Option<String>)> =
+        on_pool!(storage, p => sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
+        "SELECT table_name, columns, columns_at FROM audit_covered_tables
+          WHERE columns IS NOT NULL ORDER BY table_name")
+        .fetch_all(p)
+        .await)
+        .ctx("reading covered tables' columns")?;
     let mut out = Vec::new();
+    for (name, columns, at) in snapshots {
+        if table.is_some_and(|t| t != name) {
+            continue;
+        }
+        let columns = columns
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+            .transpose()
+            .map_err(|e| AuditError::Corrupt {
+                context: "reading covered tables' columns",
+                detail: format!("table {name}: columns are not JSON: {e}"),
+            })?
+            .unwrap_or(serde_json::Value::Null);
+        out.push(SchemaChange {
+            transaction_id: None,
+            occurred_at: at.unwrap_or_default(),
+            action: "schema.cover_table".into(),
+            table: name,
+            columns,
+            command: None,
+        });
+    }
     for (transaction_id, occurred_at, action, reason) in rows {
         let detail: serde_json::Value = match reason.as_deref().map(serde_json::from_str) {
             Some(Ok(v)) => v,
@@ -608,7 +638,7 @@ pub async fn schema_history(storage: &Storage, table: Option<&str>) -> Result<Ve
             continue;
         }
         out.push(SchemaChange {
-            transaction_id,
+            transaction_id: Some(transaction_id),
             occurred_at,
             action,
             table: name,

@@ -624,13 +624,7 @@ pub async fn cover_tables(
             if previous_sql.is_none() {
                 baseline_rows = baseline_in(&mut tx, &spec).await?;
             }
-            record_columns(
-                &mut tx,
-                &spec.info,
-                &spec.redaction.exclude,
-                previous_sql.is_none(),
-            )
-            .await?;
+            record_columns(&mut tx, &spec.info, &spec.redaction.exclude).await?;
             tx.commit().await?;
             tracing::info!(table = %table, changed, baseline_rows, "audit triggers installed");
         }
@@ -674,19 +668,17 @@ async fn recorded_columns(tx: &mut Tx, table: &str) -> Result<Option<serde_json:
     Ok(None)
 }
 
-/// Record the table's columns when they differ from the last record
-/// (`schema.cover_table` on first coverage or when nothing was recorded,
-/// else `schema.alter_table`). On PostgreSQL with the event triggers of
-/// audit migration 7 an ALTER TABLE was recorded when it ran, so this
-/// finds the columns equal and records nothing; on SQLite (and PostgreSQL
-/// without a superuser) this is where column changes are recorded, when
-/// `bdc migrate` or `bdc audit gen-triggers` regenerates the triggers.
-async fn record_columns(
-    tx: &mut Tx,
-    info: &TableInfo,
-    exclude: &[String],
-    first: bool,
-) -> Result<()> {
+/// Record the table's columns. First coverage (or the first regeneration
+/// after upgrading) keeps them in `audit_covered_tables.columns` (the
+/// coverage snapshot, no audit transaction); later, columns that differ
+/// from the last record (the newest `schema.*` action, else the snapshot)
+/// are recorded as the action `schema.alter_table`. On PostgreSQL with the
+/// event triggers of audit migration 7 an ALTER TABLE was recorded when it
+/// ran, so this finds the columns equal and records nothing; on SQLite
+/// (and PostgreSQL without a superuser) this is where column changes are
+/// recorded, when `bdc migrate` or `bdc audit gen-triggers` regenerates
+/// the triggers.
+async fn record_columns(tx: &mut Tx, info: &TableInfo, exclude: &[String]) -> Result<()> {
     // Excluded columns never reach the audit tables, not even by name.
     let columns: Vec<serde_json::Value> = info
         .columns
@@ -695,17 +687,37 @@ async fn record_columns(
         .map(|c| serde_json::json!({"name": c.name, "type": c.decl_type}))
         .collect();
     let columns = serde_json::Value::Array(columns);
-    let previous = recorded_columns(tx, &info.name).await?;
-    if !first && previous.as_ref() == Some(&columns) {
+    let snapshot: Option<Option<String>> = on_tx!(tx, t => sqlx::query_scalar::<_, Option<String>>(
+        "SELECT columns FROM audit_covered_tables WHERE table_name = $1")
+        .bind(&info.name)
+        .fetch_optional(&mut **t)
+        .await)
+    .ctx("reading a covered table's columns")?;
+    let Some(snapshot) = snapshot else {
+        return Ok(()); // not registered (dry run)
+    };
+    let Some(snapshot) = snapshot else {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        on_tx!(tx, t => sqlx::query(
+            "UPDATE audit_covered_tables SET columns = $2, columns_at = $3 WHERE table_name = $1")
+            .bind(&info.name)
+            .bind(columns.to_string())
+            .bind(at)
+            .execute(&mut **t)
+            .await
+            .map(|_| ()))
+        .ctx("recording a covered table's columns")?;
+        return Ok(());
+    };
+    let previous = match recorded_columns(tx, &info.name).await? {
+        Some(p) => Some(p),
+        None => serde_json::from_str::<serde_json::Value>(&snapshot).ok(),
+    };
+    if previous.as_ref() == Some(&columns) {
         return Ok(());
     }
-    let name = if first || previous.is_none() {
-        SCHEMA_ACTIONS[0]
-    } else {
-        SCHEMA_ACTIONS[1]
-    };
     let reason = serde_json::json!({"table": info.name, "columns": columns}).to_string();
-    crate::record_action(tx, name, None, crate::STATUS_OK, Some(&reason)).await?;
+    crate::record_action(tx, SCHEMA_ACTIONS[1], None, crate::STATUS_OK, Some(&reason)).await?;
     Ok(())
 }
 

@@ -516,7 +516,8 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<ExitCode> {
                                 })
                                 .unwrap_or_default();
                             vec![
-                                r.transaction_id.to_string(),
+                                r.transaction_id
+                                    .map_or_else(|| "-".to_owned(), |t| t.to_string()),
                                 r.occurred_at.clone(),
                                 r.action.clone(),
                                 r.table.clone(),

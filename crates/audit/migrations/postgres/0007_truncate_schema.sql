@@ -33,6 +33,10 @@
 --    capture order (what as-of, row history and the chain rely on); they
 --    are no longer dense. A row capture (UPDATE) takes one block per row.
 SET LOCAL lock_timeout = '5s';
+-- The columns of a covered table when it was covered (JSON [{name, type}],
+-- excluded columns left out) and when they were taken: the start of its
+-- schema history (`bdc audit schema-history`).
+ALTER TABLE audit_covered_tables ADD COLUMN columns TEXT, ADD COLUMN columns_at TEXT;
 ALTER SEQUENCE audit_changes_id_seq INCREMENT BY 32768;
 
 CREATE OR REPLACE FUNCTION bdc_audit_capture_rows() RETURNS trigger
