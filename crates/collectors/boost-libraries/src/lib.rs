@@ -59,6 +59,8 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, ValueEnum};
 use serde_json::{Map, json};
 
+pub mod deps;
+pub mod headers;
 pub mod meta;
 pub mod source;
 pub mod store;
@@ -257,6 +259,8 @@ impl Counts {
             "invalid_entries",
             "fetch_failed",
             "commit_not_found",
+            "dependencies",
+            "unknown_includes",
             "inserted",
             "updated",
             "requests",
@@ -400,7 +404,13 @@ async fn collect_release(
         .get(NAME, &scope)
         .await
         .map_err(storage_err("reading a boost-libraries checkpoint"))?;
-    if !args.full && prev.as_ref().is_some_and(|p| p.checkpoint_token() == sha) {
+    let unchanged = prev.as_ref().is_some_and(|p| p.checkpoint_token() == sha);
+    // A release stored before the dependency scan existed is read once more.
+    let scanned = !src.reads_includes()
+        || store::dependencies_scanned(&ctx.storage, release)
+            .await
+            .map_err(storage_err("reading a boost release"))?;
+    if !args.full && unchanged && scanned {
         tracing::info!(collector = NAME, release, sha = %sha, "release unchanged; skipped");
         counts.add("releases_unchanged", 1);
         return Ok(());
@@ -414,7 +424,9 @@ async fn collect_release(
         released_at: snap.released_at,
         submodules: Vec::new(),
         libraries: Vec::new(),
+        dependencies: None,
     };
+    let mut includes: BTreeMap<String, deps::Includes> = BTreeMap::new();
     for sub in subs {
         let url = meta::resolve_url(&base, &sub.url);
         let pin = snap.gitlinks.get(&sub.path).cloned();
@@ -454,6 +466,9 @@ async fn collect_release(
                     counts.add("invalid_entries", parsed.invalid_entries);
                     data.libraries
                         .extend(parsed.libraries.into_iter().map(|l| (sub.name.clone(), l)));
+                    if let Some(lines) = src.includes(&sub.name, &pin).await? {
+                        includes.insert(sub.name.clone(), lines);
+                    }
                 }
                 Err(e) => {
                     row.meta_status = "invalid_json".into();
@@ -469,6 +484,20 @@ async fn collect_release(
     let before = data.libraries.len();
     data.libraries.retain(|(_, l)| seen.insert(l.key.clone()));
     counts.add("invalid_entries", (before - data.libraries.len()) as u64);
+    if src.reads_includes() {
+        let map = headers::LibraryMap::new(data.libraries.iter().map(|(_, l)| l.key.clone()));
+        let mut keys_by_submodule: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (sub, l) in &data.libraries {
+            keys_by_submodule
+                .entry(sub.clone())
+                .or_default()
+                .push(l.key.clone());
+        }
+        let scan = deps::scan(&map, &keys_by_submodule, &includes);
+        counts.add("dependencies", scan.edges.len() as u64);
+        counts.add("unknown_includes", scan.unknown_includes);
+        data.dependencies = Some(scan.edges);
+    }
 
     let records = change_records(ctx, &data, counts).await?;
     counts.add("submodules", data.submodules.len() as u64);

@@ -11,6 +11,7 @@ use bdc_storage::checkpoints::CheckpointWrite;
 use bdc_storage::{MigrationFile, QueryContext, SchemaPart, Storage, StorageError, now, on_pool};
 use chrono::{DateTime, Utc};
 
+use crate::deps::Dependency;
 use crate::meta::{Library, release_order};
 
 /// `source_system` of the activity records.
@@ -19,12 +20,20 @@ pub const SOURCE_SYSTEM: &str = "boost-libraries";
 /// The collector's schema part (registered in `crates/bdc/src/schema.rs`).
 pub static SCHEMA: SchemaPart = SchemaPart {
     name: "boost_libraries",
-    migrations: &[MigrationFile {
-        version: 1,
-        description: "boost releases, submodules, libraries",
-        sqlite: include_str!("../migrations/sqlite_0001.sql"),
-        postgres: include_str!("../migrations/postgres_0001.sql"),
-    }],
+    migrations: &[
+        MigrationFile {
+            version: 1,
+            description: "boost releases, submodules, libraries",
+            sqlite: include_str!("../migrations/sqlite_0001.sql"),
+            postgres: include_str!("../migrations/postgres_0001.sql"),
+        },
+        MigrationFile {
+            version: 2,
+            description: "library dependencies",
+            sqlite: include_str!("../migrations/sqlite_0002.sql"),
+            postgres: include_str!("../migrations/postgres_0002.sql"),
+        },
+    ],
 };
 
 /// A submodule at a release.
@@ -47,6 +56,9 @@ pub struct ReleaseData {
     pub submodules: Vec<SubmoduleRow>,
     /// (submodule name, library)
     pub libraries: Vec<(String, Library)>,
+    /// The dependency scan ([`crate::deps`]); `None` when the source does
+    /// not read includes (the stored edges, if any, are kept).
+    pub dependencies: Option<Vec<Dependency>>,
 }
 
 fn json_list(v: &[String]) -> String {
@@ -231,6 +243,51 @@ pub async fn store_release(
                 .await
                 .ctx("deleting a removed boost library")?;
         }
+        if let Some(deps) = &data.dependencies {
+            for d in deps {
+                sqlx::query(
+                    "INSERT INTO bl_dependencies (release, library_key, depends_on, includes)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (release, library_key, depends_on) DO UPDATE SET includes = excluded.includes
+                     WHERE bl_dependencies.includes <> excluded.includes",
+                )
+                .bind(data.release.as_str())
+                .bind(d.library.as_str())
+                .bind(d.depends_on.as_str())
+                .bind(i64::try_from(d.includes).unwrap_or(i64::MAX))
+                .execute(&mut **t)
+                .await
+                .ctx("upserting a boost library dependency")?;
+            }
+            let stored: Vec<(String, String)> = sqlx::query_as(
+                "SELECT library_key, depends_on FROM bl_dependencies WHERE release = $1",
+            )
+            .bind(data.release.as_str())
+            .fetch_all(&mut **t)
+            .await
+            .ctx("listing boost library dependencies")?;
+            for (lib, dep) in stored.iter().filter(|(l, d)| {
+                !deps.iter().any(|x| &x.library == l && &x.depends_on == d)
+            }) {
+                sqlx::query(
+                    "DELETE FROM bl_dependencies WHERE release = $1 AND library_key = $2 AND depends_on = $3",
+                )
+                .bind(data.release.as_str())
+                .bind(lib.as_str())
+                .bind(dep.as_str())
+                .execute(&mut **t)
+                .await
+                .ctx("deleting a removed boost library dependency")?;
+            }
+            sqlx::query(
+                "UPDATE bl_releases SET dependencies_scanned = 1
+                 WHERE release = $1 AND dependencies_scanned = 0",
+            )
+            .bind(data.release.as_str())
+            .execute(&mut **t)
+            .await
+            .ctx("marking a boost release's dependencies scanned")?;
+        }
     });
     let counts = upsert_in_tx(&mut tx, records, Some(run_id), Some(checkpoint)).await?;
     tx.commit().await?;
@@ -326,4 +383,45 @@ pub async fn releases(storage: &Storage) -> Result<Vec<(String, DateTime<Utc>)>,
             .then_with(|| release_order(&a.0).cmp(&release_order(&b.0)))
     });
     Ok(rows)
+}
+
+/// Whether `release` was stored with a dependency scan.
+pub async fn dependencies_scanned(storage: &Storage, release: &str) -> Result<bool, StorageError> {
+    let n: Option<i64> = on_pool!(storage, p => sqlx::query_scalar(
+        "SELECT CAST(dependencies_scanned AS BIGINT) FROM bl_releases WHERE release = $1",
+    )
+    .bind(release)
+    .fetch_optional(p)
+    .await
+    .ctx("reading a boost release's scan flag"))?;
+    Ok(n.unwrap_or(0) != 0)
+}
+
+/// The library dependencies of `release` (public store function: the
+/// usage dashboard's internal consumers), sorted; `None` when the release
+/// was not scanned (stored from the GitHub source, or not stored).
+pub async fn dependencies(
+    storage: &Storage,
+    release: &str,
+) -> Result<Option<Vec<Dependency>>, StorageError> {
+    if !dependencies_scanned(storage, release).await? {
+        return Ok(None);
+    }
+    let rows: Vec<(String, String, i64)> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT library_key, depends_on, includes FROM bl_dependencies
+         WHERE release = $1 ORDER BY library_key, depends_on",
+    )
+    .bind(release)
+    .fetch_all(p)
+    .await
+    .ctx("listing a release's library dependencies"))?;
+    Ok(Some(
+        rows.into_iter()
+            .map(|(library, depends_on, includes)| Dependency {
+                library,
+                depends_on,
+                includes: u64::try_from(includes).unwrap_or(0),
+            })
+            .collect(),
+    ))
 }

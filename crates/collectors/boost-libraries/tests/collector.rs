@@ -259,3 +259,154 @@ async fn unknown_release_is_not_found() {
     let err = BoostLibrariesCollector.run(&ctx).await.unwrap_err();
     assert_eq!(err.category, bdc_core::FailureCategory::NotFound, "{err}");
 }
+
+/// A library repo with `meta` and extra files (path, contents).
+fn library_with_files(root: &Path, name: &str, meta: &str, files: &[(&str, &str)]) -> String {
+    let dir = root.join(name);
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        git(&dir, &["init", "-q", "-b", "develop"]);
+    }
+    for (path, text) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    library(root, name, Some(meta))
+}
+
+/// The dependency scan: each library's `include/` and `src/` includes
+/// become edges of the release (multi-library submodules split by header
+/// prefix, unknown headers counted), re-scanned when a tag moves, read
+/// through the public store function.
+async fn dependencies_from_the_libraries_own_includes(kind: Kind) {
+    let env = Env::new(kind).await;
+    let root = tempfile::tempdir().unwrap();
+    let sup = root.path().join("boost");
+    std::fs::create_dir_all(&sup).unwrap();
+    git(&sup, &["init", "-q", "-b", "master"]);
+    let config = library_with_files(
+        root.path(),
+        "config",
+        r#"{"key":"config"}"#,
+        &[("include/boost/config.hpp", "#pragma once\n")],
+    );
+    let assert = library_with_files(
+        root.path(),
+        "assert",
+        r#"{"key":"assert"}"#,
+        &[("include/boost/assert.hpp", "#include <boost/config.hpp>\n")],
+    );
+    let numeric = library_with_files(
+        root.path(),
+        "numeric",
+        r#"[{"key":"numeric/conversion"},{"key":"numeric/ublas"}]"#,
+        &[
+            (
+                "include/boost/numeric/conversion/cast.hpp",
+                "#include <boost/config.hpp>\n",
+            ),
+            (
+                "include/boost/numeric/ublas/matrix.hpp",
+                "#include <boost/numeric/conversion/cast.hpp>\n#include <boost/detail/nowhere.hpp>\n",
+            ),
+        ],
+    );
+    let json = library_with_files(
+        root.path(),
+        "json",
+        r#"{"key":"json"}"#,
+        &[
+            (
+                "include/boost/json/value.hpp",
+                "#include <boost/assert.hpp>\n#include <boost/json/detail/x.hpp>\n#include <vector>\n",
+            ),
+            (
+                "src/src.cpp",
+                "  #  include \"boost/numeric/ublas/matrix.hpp\"\n",
+            ),
+        ],
+    );
+    release(
+        &sup,
+        &[
+            ("config", &config),
+            ("assert", &assert),
+            ("numeric", &numeric),
+            ("json", &json),
+        ],
+        "boost-1.0.0",
+    );
+    let s = sup.to_str().unwrap();
+    let r = env.run(&["--repo", s]).await;
+    assert_eq!(
+        (r.count("dependencies"), r.count("unknown_includes")),
+        (5, 1),
+        "{r:?}"
+    );
+    let edges = |deps: Vec<bdc_collector_boost_libraries::deps::Dependency>| -> Vec<String> {
+        deps.into_iter()
+            .map(|d| format!("{}->{}", d.library, d.depends_on))
+            .collect()
+    };
+    let got = bdc_collector_boost_libraries::store::dependencies(&env.storage, "boost-1.0.0")
+        .await
+        .unwrap()
+        .expect("scanned");
+    assert_eq!(
+        edges(got),
+        [
+            "assert->config",
+            "json->assert",
+            "json->numeric/ublas",
+            "numeric/conversion->config",
+            "numeric/ublas->numeric/conversion",
+        ]
+    );
+
+    // The tag moves: json stops including assert.
+    let json2 = library_with_files(
+        root.path(),
+        "json",
+        r#"{"key":"json"}"#,
+        &[(
+            "include/boost/json/value.hpp",
+            "#include <boost/config.hpp>\n",
+        )],
+    );
+    release(
+        &sup,
+        &[
+            ("config", &config),
+            ("assert", &assert),
+            ("numeric", &numeric),
+            ("json", &json2),
+        ],
+        "boost-1.0.0",
+    );
+    env.run(&["--repo", s]).await;
+    let got = bdc_collector_boost_libraries::store::dependencies(&env.storage, "boost-1.0.0")
+        .await
+        .unwrap()
+        .expect("scanned");
+    assert!(
+        edges(got.clone()).contains(&"json->config".to_owned()),
+        "{got:?}"
+    );
+    assert!(
+        !edges(got.clone()).contains(&"json->assert".to_owned()),
+        "{got:?}"
+    );
+
+    // Steady state: nothing re-read.
+    let r = env.run(&["--repo", s]).await;
+    assert_eq!(r.count("releases_unchanged"), 1);
+    assert_eq!(
+        bdc_collector_boost_libraries::store::dependencies(&env.storage, "boost-9.9.9")
+            .await
+            .unwrap(),
+        None,
+        "an unknown release has no scan"
+    );
+}
+both!(dependencies_from_the_libraries_own_includes);

@@ -100,6 +100,30 @@ impl Git {
         Ok(String::from_utf8_lossy(&self.run(args)?).trim().to_owned())
     }
 
+    /// `git grep <args>`: its output, empty when nothing matched (git grep
+    /// exits 1 then), an error on any other failure.
+    pub fn grep(&self, args: &[&str]) -> Result<Vec<u8>, GitError> {
+        let mut all = vec!["grep"];
+        all.extend_from_slice(args);
+        let joined = all.join(" ");
+        let out = command(&self.dir, &all)
+            .output()
+            .map_err(|source| GitError::Spawn {
+                args: joined.clone(),
+                source,
+            })?;
+        match out.status.code() {
+            Some(0) => Ok(out.stdout),
+            Some(1) => Ok(Vec::new()),
+            _ => Err(GitError::Failed {
+                args: joined,
+                dir: self.dir.clone(),
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            }),
+        }
+    }
+
     /// Exit status only (for `--is-ancestor`, `cat-file -e`): Ok(true) on
     /// 0, Ok(false) on 1, an error otherwise.
     pub fn check(&self, args: &[&str]) -> Result<bool, GitError> {

@@ -485,6 +485,7 @@ async fn seed_catalog(storage: &Storage, releases: &[(&str, &[&str])]) {
                     )
                 })
                 .collect(),
+            dependencies: None,
         };
         let state = bdc_core::IncrementalState::new("t", "m").unwrap();
         let scope = format!("release:{tag}");

@@ -298,11 +298,23 @@ pub async fn gather(
     // submodules), else every key ever stored.
     let mut libraries = Vec::new();
     let mut submodules: BTreeMap<String, String> = BTreeMap::new();
+    let mut dependencies = None;
     match catalog::newest_release(storage)
         .await
         .map_err(db("reading the newest boost release"))?
     {
         Some(release) => {
+            // Internal consumers: the newest release's include graph.
+            dependencies = catalog::dependencies(storage, &release)
+                .await
+                .map_err(db("reading boost library dependencies"))?
+                .map(|edges| {
+                    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+                    for e in edges {
+                        m.entry(e.library).or_default().insert(e.depends_on);
+                    }
+                    m
+                });
             for l in catalog::release_libraries(storage, &release)
                 .await
                 .map_err(db("reading the catalog"))?
@@ -376,8 +388,7 @@ pub async fn gather(
         libraries,
         cpp_per_year,
         releases,
-        // The catalog records no library dependencies (see the notes).
-        dependencies: None,
+        dependencies,
         commits: (!commits.is_empty()).then_some(commits),
     })
 }

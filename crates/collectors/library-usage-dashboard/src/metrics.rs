@@ -602,7 +602,7 @@ pub fn compute(inp: &Inputs) -> DashboardData {
     let mut notes = Vec::new();
     if inp.dependencies.is_none() {
         notes.push(
-            "Internal consumers are not shown: the boost-libraries catalog does not record which libraries include which."
+            "Internal consumers are not shown: the newest boost-libraries release has no dependency scan (it was read with `--source github`; run `bdc run boost-libraries` from git)."
                 .to_owned(),
         );
     }

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use bdc_collector::{CollectContext, Collector};
+use bdc_collector_boost_libraries::deps::Dependency;
 use bdc_collector_boost_libraries::meta::Library;
 use bdc_collector_boost_libraries::store::{ReleaseData, store_release};
 use bdc_collector_boost_usage::store::{FileScan, RepoRow, RepoScan, store_scan};
@@ -171,6 +172,20 @@ impl Env {
                     released_at: at,
                     submodules: vec![],
                     libraries: libs.clone(),
+                    // The newest release carries a dependency scan.
+                    dependencies: (release == "boost-1.85.0").then(|| {
+                        [
+                            ("asio", "numeric/conversion"),
+                            ("json", "asio"),
+                            ("yap", "json"),
+                        ]
+                        .map(|(a, b)| Dependency {
+                            library: a.into(),
+                            depends_on: b.into(),
+                            includes: 1,
+                        })
+                        .to_vec()
+                    }),
                 },
                 &[],
                 "seed",
@@ -447,7 +462,23 @@ async fn builds_metrics_files_site_and_publishes(kind: Kind) {
         c,
         vec![("boost-1.80.0".into(), 1, 1), ("boost-1.85.0".into(), 2, 1)]
     );
-    assert!(!d.internal_consumers_available);
+    // Internal consumers: transitive, with depth, from the newest
+    // release's dependency scan.
+    assert!(d.internal_consumers_available);
+    let conv = d
+        .libraries
+        .iter()
+        .find(|l| l.key == "numeric/conversion")
+        .unwrap();
+    let consumers: Vec<(String, u32)> = conv
+        .internal_consumers
+        .iter()
+        .map(|c| (c.library.clone(), c.depth))
+        .collect();
+    assert_eq!(
+        consumers,
+        vec![("asio".into(), 1), ("json".into(), 2), ("yap".into(), 3)]
+    );
 
     // CSV, Markdown.
     let csv = std::fs::read_to_string(env.out().join("csv/libraries.csv")).unwrap();

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bdc_collector_git::{Git, GitError, normalize_source, sync_mirror};
 
 use super::{CatalogSource, MetaFetch, Snapshot, is_release_tag, parse_release_date};
+use crate::deps::{Includes, parse_git_grep};
 use crate::{BoostLibrariesError, NAME};
 
 async fn blocking<T: Send + 'static>(
@@ -160,5 +161,38 @@ impl CatalogSource for GitCatalog {
             Some(None) => MetaFetch::NoMeta,
             Some(Some(bytes)) => MetaFetch::Found(bytes),
         })
+    }
+
+    fn reads_includes(&self) -> bool {
+        true
+    }
+
+    async fn includes(
+        &mut self,
+        name: &str,
+        pin: &str,
+    ) -> Result<Option<Includes>, BoostLibrariesError> {
+        let Some(git) = self.mirrors.get(name).cloned().flatten() else {
+            // The fetch failed (recorded as `fetch_failed`): nothing to read.
+            return Ok(Some(Includes::new()));
+        };
+        let p = pin.to_owned();
+        let out = blocking(move || {
+            if !git.has_commit(&p)? {
+                return Ok(Vec::new());
+            }
+            git.grep(&[
+                "-I",
+                "-z",
+                "-E",
+                r#"^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]boost/"#,
+                &p,
+                "--",
+                "include",
+                "src",
+            ])
+        })
+        .await?;
+        Ok(Some(parse_git_grep(&out, pin)))
     }
 }

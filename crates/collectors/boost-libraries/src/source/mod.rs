@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::BoostLibrariesError;
+use crate::deps::Includes;
 
 pub mod git;
 pub mod github;
@@ -72,6 +73,27 @@ pub trait CatalogSource: Send {
         url: &str,
         pin: &str,
     ) -> Result<MetaFetch, BoostLibrariesError>;
+
+    /// Whether [`includes`](Self::includes) reads anything (the dependency
+    /// scan runs, and an unchanged release scanned by an older build is
+    /// scanned once more).
+    fn reads_includes(&self) -> bool {
+        false
+    }
+
+    /// The `#include <boost/...>` lines under `include/` and `src/` of
+    /// submodule `name` at `pin` (called after
+    /// [`library_meta`](Self::library_meta) for the same submodule).
+    /// `None` when this source does not read file contents: the GitHub
+    /// source would need one request per file, so its releases keep no
+    /// dependencies.
+    async fn includes(
+        &mut self,
+        _name: &str,
+        _pin: &str,
+    ) -> Result<Option<Includes>, BoostLibrariesError> {
+        Ok(None)
+    }
 }
 
 /// A release commit's ISO 8601 date.
