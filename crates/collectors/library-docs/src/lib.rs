@@ -343,6 +343,7 @@ pub const COUNT_NAMES: &[&str] = &[
     "unchanged",
     "repaired",
     "would_write",
+    "vanished",
     "not_html",
     "undecodable",
     "not_found",
@@ -703,8 +704,12 @@ async fn walk_library(
     let mut seen: HashSet<String> = HashSet::from([start.to_string()]);
     let mut walked: Vec<(String, String)> = Vec::new();
     let mut converted = 0u64;
+    // Only a walk that ran out of links (not stopped by --max-pages) can
+    // tell that a stored page vanished.
+    let mut complete = true;
     while let Some(url) = queue.pop_front() {
         if args.max_pages > 0 && converted >= args.max_pages {
+            complete = false;
             break;
         }
         let body = match source.fetch(base_version, &url).await? {
@@ -750,8 +755,8 @@ async fn walk_library(
         };
         walked.push((row.url.clone(), row.content_hash.clone()));
         if args.dry_run {
-            let same = stored.get(&row.url).is_some_and(|(t, f, h)| {
-                *t == row.title && *f == row.file_path && *h == row.content_hash
+            let same = stored.get(&row.url).is_some_and(|(t, f, h, v)| {
+                *t == row.title && *f == row.file_path && *h == row.content_hash && !*v
             });
             if !same {
                 counts.add("would_write", 1);
@@ -759,6 +764,22 @@ async fn walk_library(
             continue;
         }
         store_page(ctx, &stored, &row, &page.markdown, counts).await?;
+    }
+    // A dry run reads no stored state (`stored` is empty): nothing to mark.
+    if complete && !args.dry_run {
+        let reached: HashSet<&str> = walked.iter().map(|(u, _)| u.as_str()).collect();
+        let gone: Vec<String> = stored
+            .iter()
+            .filter(|(u, (_, _, _, vanished))| !*vanished && !reached.contains(u.as_str()))
+            .map(|(u, _)| u.clone())
+            .collect();
+        if !gone.is_empty() {
+            let n = store::mark_vanished(&ctx.storage, version, key, &gone, &ctx.run_id)
+                .await
+                .map_err(storage_err("marking vanished documentation pages"))?;
+            counts.add("vanished", n);
+            tracing::info!(pages = n, "pages no longer reached: marked vanished");
+        }
     }
     if !args.dry_run {
         let mut h = Sha256::new();
@@ -800,9 +821,9 @@ async fn store_page(
     counts: &mut Counts,
 ) -> Result<(), LibraryDocsError> {
     let path = ctx.config.workspace_dir.join(&row.file_path);
-    let same_row = stored
-        .get(&row.url)
-        .is_some_and(|(t, f, h)| *t == row.title && *f == row.file_path && *h == row.content_hash);
+    let same_row = stored.get(&row.url).is_some_and(|(t, f, h, v)| {
+        *t == row.title && *f == row.file_path && *h == row.content_hash && !*v
+    });
     let file_ok = match tokio::fs::read(&path).await {
         Ok(bytes) => bytes == markdown.as_bytes(),
         Err(_) => false,

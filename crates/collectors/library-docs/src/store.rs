@@ -12,12 +12,20 @@ use chrono::{DateTime, Utc};
 /// The collector's schema part (registered in `crates/bdc/src/schema.rs`).
 pub static SCHEMA: SchemaPart = SchemaPart {
     name: "library_docs",
-    migrations: &[MigrationFile {
-        version: 1,
-        description: "library documentation pages",
-        sqlite: include_str!("../migrations/sqlite_0001.sql"),
-        postgres: include_str!("../migrations/postgres_0001.sql"),
-    }],
+    migrations: &[
+        MigrationFile {
+            version: 1,
+            description: "library documentation pages",
+            sqlite: include_str!("../migrations/sqlite_0001.sql"),
+            postgres: include_str!("../migrations/postgres_0001.sql"),
+        },
+        MigrationFile {
+            version: 2,
+            description: "vanished documentation pages",
+            sqlite: include_str!("../migrations/sqlite_0002.sql"),
+            postgres: include_str!("../migrations/postgres_0002.sql"),
+        },
+    ],
 };
 
 /// What is stored about a page (besides its Markdown file).
@@ -34,8 +42,9 @@ pub struct PageRow {
     pub bytes: u64,
 }
 
-/// The stored state of a page: (title, file_path, content_hash).
-pub type StoredState = (String, String, String);
+/// The stored state of a page: (title, file_path, content_hash,
+/// vanished).
+pub type StoredState = (String, String, String, bool);
 
 /// Stored pages of one library and version, by URL.
 pub async fn library_state(
@@ -43,8 +52,10 @@ pub async fn library_state(
     version: &str,
     library: &str,
 ) -> Result<HashMap<String, StoredState>, StorageError> {
-    let rows: Vec<(String, String, String, String)> = on_pool!(storage, p => sqlx::query_as(
-        "SELECT url, title, file_path, content_hash FROM ld_pages WHERE version = $1 AND library = $2",
+    type Row = (String, String, String, String, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT url, title, file_path, content_hash, vanished_at FROM ld_pages
+         WHERE version = $1 AND library = $2",
     )
     .bind(version)
     .bind(library)
@@ -53,8 +64,44 @@ pub async fn library_state(
     .ctx("reading stored documentation pages"))?;
     Ok(rows
         .into_iter()
-        .map(|(u, t, f, h)| (u, (t, f, h)))
+        .map(|(u, t, f, h, v)| (u, (t, f, h, v.is_some())))
         .collect())
+}
+
+/// Mark `urls` of one library and version vanished (a complete walk no
+/// longer reaches them); pages already marked keep their first date.
+/// Returns how many were newly marked. One transaction.
+pub async fn mark_vanished(
+    storage: &Storage,
+    version: &str,
+    library: &str,
+    urls: &[String],
+    run_id: &str,
+) -> Result<u64, StorageError> {
+    if urls.is_empty() {
+        return Ok(0);
+    }
+    let stamp = now();
+    let mut tx = storage.begin().await?;
+    let mut marked = 0u64;
+    for url in urls {
+        let n = bdc_storage::on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE ld_pages SET vanished_at = $1, updated_at = $1, run_id = $2
+             WHERE version = $3 AND library = $4 AND url = $5 AND vanished_at IS NULL",
+        )
+        .bind(stamp)
+        .bind(run_id)
+        .bind(version)
+        .bind(library)
+        .bind(url.as_str())
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected()))
+        .ctx("marking a documentation page vanished")?;
+        marked += n;
+    }
+    tx.commit().await?;
+    Ok(marked)
 }
 
 /// Insert or update one page row (one transaction); `true` when it was
@@ -83,9 +130,11 @@ pub async fn upsert_page(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
              ON CONFLICT (version, library, url) DO UPDATE SET title = excluded.title,
                 file_path = excluded.file_path, content_hash = excluded.content_hash,
-                bytes = excluded.bytes, updated_at = excluded.updated_at, run_id = excluded.run_id
+                bytes = excluded.bytes, updated_at = excluded.updated_at, run_id = excluded.run_id,
+                vanished_at = NULL
              WHERE ld_pages.title <> excluded.title OR ld_pages.file_path <> excluded.file_path
-                OR ld_pages.content_hash <> excluded.content_hash",
+                OR ld_pages.content_hash <> excluded.content_hash
+                OR ld_pages.vanished_at IS NOT NULL",
         )
         .bind(row.version.as_str())
         .bind(row.library.as_str())
@@ -115,6 +164,10 @@ pub struct PageQuery {
     pub after: Option<(String, String, String)>,
     /// At most this many pages (0 = 1000).
     pub limit: u64,
+    /// Also pages that vanished from the docs (with
+    /// [`DocPage::vanished_at`] set): an index sync uses them to drop the
+    /// page. Off: only live pages.
+    pub include_vanished: bool,
 }
 
 /// One stored documentation page with its Markdown text.
@@ -127,6 +180,8 @@ pub struct DocPage {
     pub markdown: String,
     pub content_hash: String,
     pub updated_at: DateTime<Utc>,
+    /// When a complete walk stopped reaching the page (`None`: live).
+    pub vanished_at: Option<DateTime<Utc>>,
 }
 
 /// Errors of [`doc_pages`].
@@ -170,10 +225,13 @@ pub async fn doc_pages(
         String,
         String,
         DateTime<Utc>,
+        Option<DateTime<Utc>>,
     );
     let rows: Vec<Row> = on_pool!(storage, p => sqlx::query_as(
-        "SELECT version, library, url, title, file_path, content_hash, updated_at FROM ld_pages
+        "SELECT version, library, url, title, file_path, content_hash, updated_at, vanished_at
+         FROM ld_pages
          WHERE ($1 IS NULL OR version = $1) AND ($2 IS NULL OR library = $2)
+           AND ($8 OR vanished_at IS NULL)
            AND (NOT $3 OR version > $4 OR (version = $4 AND library > $5)
                 OR (version = $4 AND library = $5 AND url > $6))
          ORDER BY version, library, url LIMIT $7",
@@ -185,11 +243,12 @@ pub async fn doc_pages(
     .bind(al.as_str())
     .bind(au.as_str())
     .bind(limit)
+    .bind(query.include_vanished)
     .fetch_all(p)
     .await
     .ctx("listing documentation pages"))?;
     let mut out = Vec::with_capacity(rows.len());
-    for (version, library, url, title, file_path, content_hash, updated_at) in rows {
+    for (version, library, url, title, file_path, content_hash, updated_at, vanished_at) in rows {
         let path = workspace_dir.join(&file_path);
         let markdown =
             tokio::fs::read_to_string(&path)
@@ -216,12 +275,13 @@ pub async fn doc_pages(
             markdown,
             content_hash,
             updated_at,
+            vanished_at,
         });
     }
     Ok(out)
 }
 
-/// Number of stored pages.
+/// Number of stored pages (vanished ones included).
 pub async fn page_count(storage: &Storage) -> Result<u64, StorageError> {
     let n: i64 = on_pool!(storage, p => sqlx::query_scalar("SELECT COUNT(*) FROM ld_pages")
         .fetch_one(p)

@@ -383,6 +383,66 @@ async fn crawl_store_and_rerun(kind: Kind) {
     assert_eq!((r.count("inserted"), r.count("repaired")), (1, 1), "{r:?}");
     assert!(values_file.is_file() && sub_file.is_file());
     assert_eq!(page_count(&env.storage).await.unwrap(), 7);
+
+    // A page gone from the site is marked vanished (row and file kept),
+    // left out of the public read unless asked for, and revived when it
+    // comes back. A walk cut by --max-pages marks nothing.
+    let sub = env
+        .site
+        .0
+        .lock()
+        .unwrap()
+        .files
+        .remove("libs/json/doc/html/sub/index.html")
+        .unwrap();
+    let capped = [
+        "--versions",
+        "1.86.0",
+        "--library",
+        "json,core",
+        "--max-pages",
+        "2",
+    ];
+    let r = env.run(&capped).await;
+    assert_eq!(r.count("vanished"), 0, "{r:?}");
+    let r = env.run(ALL).await;
+    assert_eq!(r.count("vanished"), 1, "{r:?}");
+    let r = env.run(ALL).await;
+    assert_eq!(r.count("vanished"), 0, "already marked: {r:?}");
+    assert_eq!(page_count(&env.storage).await.unwrap(), 7);
+    assert!(sub_file.is_file(), "the Markdown stays");
+    let json_pages = |include_vanished| PageQuery {
+        library: Some("json".into()),
+        include_vanished,
+        ..Default::default()
+    };
+    let live = doc_pages(&env.storage, env.workspace.path(), &json_pages(false))
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 4);
+    assert!(live.iter().all(|p| p.vanished_at.is_none()));
+    let all = doc_pages(&env.storage, env.workspace.path(), &json_pages(true))
+        .await
+        .unwrap();
+    let gone: Vec<&str> = all
+        .iter()
+        .filter(|p| p.vanished_at.is_some())
+        .map(|p| p.url.as_str())
+        .collect();
+    assert_eq!(gone.len(), 1);
+    assert!(gone[0].ends_with("sub/index.html"), "{gone:?}");
+    env.site
+        .0
+        .lock()
+        .unwrap()
+        .files
+        .insert("libs/json/doc/html/sub/index.html".into(), sub);
+    let r = env.run(ALL).await;
+    assert_eq!((r.count("updated"), r.count("vanished")), (1, 0), "{r:?}");
+    let live = doc_pages(&env.storage, env.workspace.path(), &json_pages(false))
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 5);
 }
 
 both!(max_pages_dry_run_and_catalog_defaults);
