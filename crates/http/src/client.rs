@@ -184,7 +184,7 @@ struct Rotation {
     states: Vec<TokenState>,
 }
 
-enum Source {
+pub(crate) enum Source {
     Live {
         client: reqwest::Client,
         cache: Option<HttpCache>,
@@ -198,9 +198,9 @@ enum Source {
 
 /// See the crate documentation.
 pub struct HttpClient {
-    opts: ClientOptions,
-    source: Source,
-    clock: Arc<dyn Clock>,
+    pub(crate) opts: ClientOptions,
+    pub(crate) source: Source,
+    pub(crate) clock: Arc<dyn Clock>,
     rotation: Mutex<Rotation>,
     stats: Mutex<HttpStats>,
     rng: AtomicU64,
@@ -330,7 +330,7 @@ impl HttpClient {
         self.stats.lock().map(|s| *s).unwrap_or_default()
     }
 
-    fn bump(&self, f: impl FnOnce(&mut HttpStats)) {
+    pub(crate) fn bump(&self, f: impl FnOnce(&mut HttpStats)) {
         if let Ok(mut s) = self.stats.lock() {
             f(&mut s);
         }
@@ -415,7 +415,7 @@ impl HttpClient {
         self.get(path_or_url).await?.json()
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let exp = self
             .opts
             .backoff_base
@@ -431,7 +431,7 @@ impl HttpClient {
         exp.mul_f64(0.5 + r)
     }
 
-    fn charge_budget(&self, url: &str) -> Result<(), HttpError> {
+    pub(crate) fn charge_budget(&self, url: &str) -> Result<(), HttpError> {
         let mut over = None;
         if let Ok(mut s) = self.stats.lock() {
             match self.opts.max_requests {
@@ -539,7 +539,7 @@ impl HttpClient {
         }
     }
 
-    fn retry_metric(&self, reason: &'static str) {
+    pub(crate) fn retry_metric(&self, reason: &'static str) {
         self.bump(|s| s.retries += 1);
         metrics::counter!("bdc_http_retries_total", "collector" => self.opts.collector.clone(), "reason" => reason)
             .increment(1);

@@ -69,6 +69,19 @@ pub enum HttpError {
         source: serde_json::Error,
     },
 
+    /// A `POST` whose network error or retryable status outlived the
+    /// retries.
+    #[error("POST {url} failed after {attempts} attempt(s): {reason}")]
+    Post {
+        url: String,
+        attempts: u32,
+        reason: String,
+    },
+
+    /// A `POST` in replay mode: writes never go to an archive.
+    #[error("POST {url}: not possible while replaying an archive (no network)")]
+    PostInReplay { url: String },
+
     #[error("HTTP cache: {0}")]
     Cache(#[source] StorageError),
 }
@@ -82,6 +95,8 @@ impl HttpError {
             HttpError::Json { .. } | HttpError::ArchiveMeta { .. } => Some(FailureCategory::Parse),
             HttpError::NotArchived { .. } => Some(FailureCategory::NotFound),
             HttpError::Cache(_) => Some(FailureCategory::Database),
+            HttpError::Post { .. } => Some(FailureCategory::Network),
+            HttpError::PostInReplay { .. } => Some(FailureCategory::Config),
             _ => None,
         }
     }

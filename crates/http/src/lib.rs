@@ -21,6 +21,8 @@
 //!   - a **request budget** per run ([`ClientOptions::max_requests`]);
 //!   - all waiting goes through a [`Clock`], so tests use [`ManualClock`]
 //!     and never sleep.
+//! * [`HttpClient::post`]: writes (index sinks) with retries on `429`
+//!   (`Retry-After`), `5xx` and network errors; never cached or archived.
 //! * [`Pager`]: follows `Link: <…>; rel="next"` headers.
 //! * [`RawArchive`]: every fetched body stored gzip-compressed under
 //!   `WORKSPACE_DIR/raw/<collector>/` with its URL and headers, plus an
@@ -47,6 +49,7 @@ pub mod clock;
 mod error;
 pub mod link;
 pub mod pacing;
+mod post;
 
 pub use archive::{ArchiveEntry, ArchiveIndex, RawArchive};
 pub use cache::{CachedResponse, HttpCache, SCHEMA};
