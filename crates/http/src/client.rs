@@ -450,7 +450,7 @@ impl HttpClient {
 
     /// Pick a token that is not about to run out; rotate, or pause until
     /// the earliest reset when all are exhausted. Returns its index.
-    async fn acquire_token(&self) -> usize {
+    pub(crate) async fn acquire_token(&self) -> usize {
         loop {
             let now = self.clock.now();
             let wait = {

@@ -78,10 +78,6 @@ pub enum HttpError {
         reason: String,
     },
 
-    /// A `POST` in replay mode: writes never go to an archive.
-    #[error("POST {url}: not possible while replaying an archive (no network)")]
-    PostInReplay { url: String },
-
     #[error("HTTP cache: {0}")]
     Cache(#[source] StorageError),
 }
@@ -96,7 +92,6 @@ impl HttpError {
             HttpError::NotArchived { .. } => Some(FailureCategory::NotFound),
             HttpError::Cache(_) => Some(FailureCategory::Database),
             HttpError::Post { .. } => Some(FailureCategory::Network),
-            HttpError::PostInReplay { .. } => Some(FailureCategory::Config),
             _ => None,
         }
     }

@@ -57,6 +57,7 @@ pub use client::{ClientOptions, HttpClient, HttpStats, Pager, Response, TokenAut
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::HttpError;
 pub use pacing::{RateWindow, WaitMeter};
+pub use post::post_key;
 
 /// FNV-1a 64-bit: a small stable hash for file names and token ids (not
 /// cryptographic; token ids only need to be stable and not the token).

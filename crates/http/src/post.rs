@@ -1,10 +1,14 @@
-//! `POST` for write APIs (search/vector index sinks such as Pinecone).
+//! `POST` for write APIs (search/vector index sinks such as Pinecone) and
+//! query APIs (GitHub GraphQL).
 //!
-//! Shares the client's token, clock, budget and metrics, with its own
-//! retry loop: network errors, `5xx` and `429` are retried with the
+//! Shares the client's tokens (rotation), clock, budget and metrics, with
+//! its own retry loop: network errors, `5xx` and `429` are retried with the
 //! client's jittered backoff (`429` honours `Retry-After`, in seconds,
 //! fractional allowed); other statuses fail at once with the start of the
-//! body. Never cached or archived (a write is not a page to replay).
+//! body. Never cached. With an archive, a successful answer is archived
+//! under [`post_key`] (the URL plus a hash of the request body), so a
+//! replay answers the same query; a replay of a query the archive does not
+//! hold is [`HttpError::NotArchived`].
 
 use std::time::Duration;
 
@@ -12,6 +16,12 @@ use bdc_core::HttpStatusError;
 
 use crate::client::{HttpClient, Response, Source, TokenAuth};
 use crate::error::HttpError;
+
+/// The archive key of a `POST` of `body` to `url`:
+/// `<url>#post:<fnv1a64 of the body>`.
+pub fn post_key(url: &str, body: &[u8]) -> String {
+    format!("{url}#post:{:016x}", crate::fnv1a64(body))
+}
 
 impl HttpClient {
     /// `POST body` (with `content_type`) to `path_or_url`; returns the
@@ -35,12 +45,35 @@ impl HttpClient {
         body: Vec<u8>,
     ) -> Result<Response, HttpError> {
         let url = self.url(path_or_url)?;
-        let client = match &self.source {
-            Source::Live { client, .. } => client,
-            Source::Replay { .. } => return Err(HttpError::PostInReplay { url }),
+        let (client, archive) = match &self.source {
+            Source::Live {
+                client, archive, ..
+            } => (client, archive.as_deref()),
+            Source::Replay { archive, index } => {
+                let key = post_key(&url, &body);
+                let Some(entry) = index.get(&key) else {
+                    return Err(HttpError::NotArchived {
+                        url: key,
+                        dir: archive.dir().to_path_buf(),
+                    });
+                };
+                let body = archive.body(entry).await?;
+                self.bump(|s| s.replayed += 1);
+                return Ok(Response {
+                    url,
+                    status: entry.status,
+                    body,
+                    etag: None,
+                    last_modified: None,
+                    link: None,
+                    not_modified: false,
+                    replayed: true,
+                });
+            }
         };
         let mut attempt: u32 = 0;
         loop {
+            let token = self.acquire_token().await;
             self.charge_budget(&url)?;
             let mut req = client
                 .post(&url)
@@ -50,7 +83,7 @@ impl HttpClient {
             for (name, value) in headers {
                 req = req.header(*name, *value);
             }
-            if let Some(t) = self.opts.tokens.first() {
+            if let Some(t) = self.opts.tokens.get(token) {
                 req = match self.opts.auth {
                     TokenAuth::Bearer => req.bearer_auth(t.expose()),
                     TokenAuth::Header(name) => req.header(name, t.expose()),
@@ -70,7 +103,19 @@ impl HttpClient {
                         .filter(|s| s.is_finite() && *s >= 0.0)
                         .map(Duration::from_secs_f64);
                     if (200..300).contains(&status) {
-                        let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                        let answer = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                        if let Some(archive) = archive {
+                            archive
+                                .store(
+                                    &post_key(&url, &body),
+                                    status,
+                                    Default::default(),
+                                    &answer,
+                                    self.clock.now(),
+                                )
+                                .await?;
+                        }
+                        let body = answer;
                         return Ok(Response {
                             url,
                             status,

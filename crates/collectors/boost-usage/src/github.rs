@@ -3,6 +3,7 @@
 //! code search, contents, trees and the repository endpoint; search and
 //! code search paced to their per-minute limits.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -83,6 +84,31 @@ struct TreeEntry {
     path: String,
     #[serde(rename = "type")]
     kind: String,
+}
+
+/// Paths per GraphQL blob batch (aliases `f0`…`f49`).
+pub const BLOB_BATCH: usize = 50;
+
+#[derive(Debug, Deserialize)]
+struct GraphqlBlobs {
+    #[serde(default)]
+    data: Option<GraphqlData>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphqlData {
+    #[serde(default)]
+    repository: Option<BTreeMap<String, Option<Blob>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Blob {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default, rename = "isBinary")]
+    is_binary: Option<bool>,
+    #[serde(default, rename = "isTruncated")]
+    is_truncated: Option<bool>,
 }
 
 /// A file's text, or why it has none.
@@ -356,6 +382,98 @@ impl Api {
                 "unsupported encoding {enc:?}"
             ))),
         }
+    }
+
+    /// The GraphQL endpoint next to the REST base URL:
+    /// `https://api.github.com` → `/graphql`, GitHub Enterprise
+    /// `https://ghe/api/v3` → `https://ghe/api/graphql`.
+    pub fn graphql_url(&self) -> String {
+        let base = self
+            .client
+            .options()
+            .base_url
+            .as_str()
+            .trim_end_matches('/');
+        match base.strip_suffix("/v3") {
+            Some(root) => format!("{root}/graphql"),
+            None => format!("{base}/graphql"),
+        }
+    }
+
+    /// The texts of `paths` at the default branch of `repo`, in GraphQL
+    /// batches of [`BLOB_BATCH`] (`object(expression: "HEAD:<path>")` per
+    /// path, one rate-limit point per batch instead of one REST request
+    /// per file). A path missing from the answer (no such blob, binary,
+    /// truncated) is left out: the caller reads it through the contents
+    /// API. A batch GraphQL cannot answer (no token, an error status, an
+    /// `errors` answer without data, a replay that did not record it) is
+    /// left out the same way, so REST is the fallback for everything.
+    pub async fn blobs(
+        &self,
+        repo: &str,
+        paths: &[String],
+        counts: &mut Counts,
+    ) -> BTreeMap<String, FileText> {
+        let mut out = BTreeMap::new();
+        if self.client.options().tokens.is_empty() && !self.client.is_replay() {
+            return out; // GraphQL has no anonymous access.
+        }
+        let Some((owner, name)) = repo.split_once('/') else {
+            return out;
+        };
+        let url = self.graphql_url();
+        for batch in paths.chunks(BLOB_BATCH) {
+            let mut decls = vec!["$owner: String!".to_owned(), "$name: String!".to_owned()];
+            let mut fields = String::new();
+            let mut vars = serde_json::Map::new();
+            vars.insert("owner".into(), owner.into());
+            vars.insert("name".into(), name.into());
+            for (i, p) in batch.iter().enumerate() {
+                decls.push(format!("$e{i}: String!"));
+                fields.push_str(&format!(
+                    " f{i}: object(expression: $e{i}) {{ ... on Blob {{ text isBinary isTruncated }} }}"
+                ));
+                vars.insert(format!("e{i}"), format!("HEAD:{p}").into());
+            }
+            let query = format!(
+                "query({}) {{ repository(owner: $owner, name: $name) {{{fields} }} }}",
+                decls.join(", ")
+            );
+            let body = serde_json::json!({"query": query, "variables": vars});
+            let body = serde_json::to_vec(&body).unwrap_or_default();
+            counts.add("graphql_batches", 1);
+            let resp = match self.client.post(&url, "application/json", body).await {
+                Ok(r) => r,
+                Err(e) => {
+                    counts.add("graphql_fallbacks", batch.len() as u64);
+                    tracing::debug!(repo, error = %e, "GraphQL blob batch unavailable; the contents API is used");
+                    continue;
+                }
+            };
+            let parsed: GraphqlBlobs = match serde_json::from_slice(&resp.body) {
+                Ok(p) => p,
+                Err(e) => {
+                    counts.add("graphql_fallbacks", batch.len() as u64);
+                    tracing::warn!(repo, error = %e, "GraphQL answer is not the documented JSON; the contents API is used");
+                    continue;
+                }
+            };
+            let repo_obj = parsed.data.and_then(|d| d.repository).unwrap_or_default();
+            for (i, p) in batch.iter().enumerate() {
+                match repo_obj.get(&format!("f{i}")) {
+                    Some(Some(Blob {
+                        text: Some(text),
+                        is_binary: Some(false) | None,
+                        is_truncated: Some(false) | None,
+                    })) => {
+                        out.insert(p.clone(), FileText::Text(text.clone()));
+                    }
+                    _ => counts.add("graphql_fallbacks", 1),
+                }
+            }
+        }
+        counts.add("graphql_files", out.len() as u64);
+        out
     }
 
     /// The blob paths of the default branch (`None`: empty or missing

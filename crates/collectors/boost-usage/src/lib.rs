@@ -11,8 +11,9 @@
 //!   range halved while a part exceeds the 1,000-result cap), then code
 //!   search for `#include <boost/` in batches of candidates
 //!   (`repo:a/b repo:c/d …`, under 256 characters), then the matched files
-//!   through the contents API (skipped when the blob sha is the stored
-//!   one). Vendored copies (paths with `/boost/`) and `boostorg/*` are
+//!   (skipped when the blob sha is the stored one) in GraphQL blob batches
+//!   (`object(expression: "HEAD:<path>")`, 50 per query), with the
+//!   contents API as the fallback for anything GraphQL did not answer. Vendored copies (paths with `/boost/`) and `boostorg/*` are
 //!   skipped. Each header maps to a Boost library through the
 //!   `boost-libraries` catalog ([`parse::LibraryMap`], `unknown` bucket).
 //! * The Boost version of every repository that uses it: a vendored
@@ -235,6 +236,9 @@ pub const COUNT_NAMES: &[&str] = &[
     "repos_using_boost",
     "skipped_vendored",
     "files_fetched",
+    "graphql_batches",
+    "graphql_files",
+    "graphql_fallbacks",
     "files_unchanged",
     "files_missing",
     "too_large",
@@ -557,6 +561,22 @@ async fn scan_repo(
     let mut vendored = false;
     let mut files: Vec<FileScan> = Vec::new();
     let mut seen_paths = BTreeSet::new();
+    // Files to read (new or changed blob): GraphQL blob batches first,
+    // the contents API for whatever they did not answer.
+    let mut wanted: Vec<String> = Vec::new();
+    for m in &matches {
+        let unchanged = stored
+            .get(&m.path)
+            .is_some_and(|s| s.sha == m.sha && !s.gone);
+        if !parse::is_vendored(&m.path) && !unchanged && !wanted.contains(&m.path) {
+            wanted.push(m.path.clone());
+        }
+    }
+    let mut prefetched = if wanted.is_empty() {
+        BTreeMap::new()
+    } else {
+        run.api.blobs(name, &wanted, &mut run.counts).await
+    };
     for m in matches {
         if parse::is_vendored(&m.path) {
             vendored = true;
@@ -581,7 +601,10 @@ async fn scan_repo(
                         .collect(),
                 )
             }
-            _ => match run.api.file_text(name, &m.path).await? {
+            _ => match match prefetched.remove(&m.path) {
+                Some(text) => text,
+                None => run.api.file_text(name, &m.path).await?,
+            } {
                 FileText::Text(text) => {
                     run.counts.add("files_fetched", 1);
                     Some(

@@ -645,3 +645,42 @@ async fn undecodable_and_huge_files_are_counted_skips(kind: Kind) {
     );
 }
 both!(undecodable_and_huge_files_are_counted_skips);
+
+/// File contents come in GraphQL blob batches (one query per repository
+/// instead of one contents request per file); when GraphQL is down the
+/// contents API gives the same rows.
+async fn graphql_blob_batches_with_rest_fallback(kind: Kind) {
+    let env = Env::new(kind).await;
+    standard(&mut env.model());
+    let r = env.run(&["--task", "monitor_content"]).await;
+    assert!(r.count("graphql_batches") >= 2, "{r:?}");
+    assert_eq!(r.count("graphql_files"), r.count("files_fetched"), "{r:?}");
+    assert_eq!(r.count("graphql_fallbacks"), 0, "{r:?}");
+    let requests = env.model().requests.clone();
+    assert!(
+        !requests.iter().any(|u| u.contains("/contents/src/")),
+        "no contents request for searched files: {requests:?}"
+    );
+    assert!(requests.iter().any(|u| u.ends_with("/graphql")));
+
+    let down = Env::new(kind).await;
+    standard(&mut down.model());
+    down.model().graphql_down = true;
+    let r2 = down.run(&["--task", "monitor_content"]).await;
+    assert_eq!(r2.count("graphql_files"), 0, "{r2:?}");
+    assert!(r2.count("graphql_fallbacks") >= 2, "{r2:?}");
+    assert_eq!(
+        r2.count("files_fetched"),
+        r.count("files_fetched"),
+        "{r2:?}"
+    );
+    assert!(
+        down.model()
+            .requests
+            .iter()
+            .any(|u| u.contains("/contents/src/main.cpp"))
+    );
+    assert_eq!(down.repo_facts().await, env.repo_facts().await);
+    assert_eq!(down.uses().await, env.uses().await);
+}
+both!(graphql_blob_batches_with_rest_fallback);

@@ -24,6 +24,8 @@ pub struct Model {
     /// The next N code searches answer a 403 secondary limit.
     pub code_limits: u32,
     pub broken_search: bool,
+    /// GraphQL answers `502` (the collector falls back to the contents API).
+    pub graphql_down: bool,
     pub requests: Vec<String>,
 }
 
@@ -242,6 +244,14 @@ impl Respond for Fake {
         let path = req.url.path().to_owned();
         let query: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
         m.requests.push(req.url.to_string());
+        if req.method.as_str() == "POST" && path == "/graphql" {
+            if m.graphql_down {
+                return ResponseTemplate::new(502).set_body_string("bad gateway");
+            }
+            return ResponseTemplate::new(200)
+                .insert_header("Content-Type", "application/json; charset=utf-8")
+                .set_body_json(m.graphql(&req.body));
+        }
         if m.broken_search && path.starts_with("/search/") {
             return ResponseTemplate::new(200).set_body_string("{\"total_count\": \"many\"");
         }
@@ -267,6 +277,53 @@ impl Respond for Fake {
             r = r.insert_header("ETag", etag.as_str());
         }
         r.set_body_string(text)
+    }
+}
+
+impl Model {
+    /// GitHub GraphQL: `repository(owner, name) { fN: object(expression:
+    /// $eN) { ... on Blob { text isBinary isTruncated } } }` with the
+    /// expressions in `variables` (`HEAD:<path>`).
+    fn graphql(&self, body: &[u8]) -> Value {
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return json!({"errors": [{"message": "Problems parsing JSON"}]});
+        };
+        let vars = &req["variables"];
+        let name = format!(
+            "{}/{}",
+            vars["owner"].as_str().unwrap_or(""),
+            vars["name"].as_str().unwrap_or("")
+        );
+        let Some(r) = self.repos.get(&name) else {
+            return json!({"data": {"repository": null}, "errors": [{"type": "NOT_FOUND",
+                "path": ["repository"], "message": format!("Could not resolve to a Repository with the name '{name}'.")}]});
+        };
+        let mut repo = serde_json::Map::new();
+        if let Some(obj) = vars.as_object() {
+            for (k, v) in obj {
+                let Some(i) = k.strip_prefix('e') else {
+                    continue;
+                };
+                let path = v
+                    .as_str()
+                    .and_then(|e| e.strip_prefix("HEAD:"))
+                    .unwrap_or("");
+                // As the REST side: `.huge.` files are over the size
+                // GraphQL returns whole, `.mangled.` ones are binary.
+                let blob = match r.files.get(path) {
+                    Some(text) if path.contains(".huge.") => {
+                        json!({"text": &text[..text.len().min(8)], "isBinary": false, "isTruncated": true})
+                    }
+                    Some(_) if path.contains(".mangled.") => {
+                        json!({"text": null, "isBinary": true, "isTruncated": false})
+                    }
+                    Some(text) => json!({"text": text, "isBinary": false, "isTruncated": false}),
+                    None => Value::Null,
+                };
+                repo.insert(format!("f{i}"), blob);
+            }
+        }
+        json!({"data": {"repository": repo}})
     }
 }
 
