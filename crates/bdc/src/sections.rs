@@ -1,5 +1,6 @@
 //! Dashboard pages contributed by the domain crates (greenness, audit,
-//! library usage: its section lives in its collector crate),
+//! people from the identity hub, library usage: its section lives in its
+//! collector crate),
 //! composed here so the dashboard crate depends on none of them. Every
 //! value is HTML-escaped with `bdc_dashboard::escape`.
 
@@ -22,7 +23,192 @@ pub fn all(_config: &Config, storage: &Storage) -> Vec<Arc<dyn Section>> {
         Arc::new(bdc_collector_library_usage_dashboard::UsageSection::new(
             storage.clone(),
         )),
+        Arc::new(PeopleSection {
+            storage: storage.clone(),
+        }),
     ]
+}
+
+/// The identity hub: people (merged profiles) and, per person, every
+/// source's activity newest first (`/dashboard/people/<id>`).
+struct PeopleSection {
+    storage: Storage,
+}
+
+/// Records on a person page.
+const PERSON_ACTIVITY: u32 = 200;
+
+#[async_trait::async_trait]
+impl Section for PeopleSection {
+    fn path(&self) -> &'static str {
+        "people"
+    }
+    fn label(&self) -> &'static str {
+        "People"
+    }
+    async fn render(&self, query: &HashMap<String, String>) -> Result<String, String> {
+        let q = param(query, "q");
+        let mut html = String::new();
+        let _ = write!(
+            html,
+            "<form class=\"filters\" method=\"get\" action=\"/dashboard/people\" id=\"people-search\">\
+             <label>Identity id, address or login <input name=\"q\" id=\"p-q\" value=\"{}\"></label>\
+             <button type=\"submit\" id=\"p-find\">Find</button></form>",
+            escape(q.as_deref().unwrap_or(""))
+        );
+        let rows = match &q {
+            Some(q) => {
+                let ids = bdc_identity::hub::find_identities(&self.storage, q)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut rows = Vec::new();
+                for id in ids {
+                    if let Some(i) = bdc_identity::hub::get_identity(&self.storage, id)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        let mut sources: Vec<&str> =
+                            i.profiles.iter().map(|p| p.source.as_str()).collect();
+                        sources.sort_unstable();
+                        sources.dedup();
+                        rows.push(bdc_identity::hub::IdentitySummary {
+                            id: i.id,
+                            display_name: i.display_name.clone(),
+                            is_bot: i.is_bot,
+                            locked: i.locked,
+                            profiles: i.profiles.len() as i64,
+                            sources: sources.join(","),
+                        });
+                    }
+                }
+                rows
+            }
+            None => bdc_identity::hub::list_identities(&self.storage, false, 100)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
+        if rows.is_empty() {
+            html.push_str(if q.is_some() {
+                "<p class=\"muted\" id=\"no-people\">Nobody matches.</p>"
+            } else {
+                "<p class=\"muted\" id=\"no-people\">No identities yet: run <code>bdc run identities</code> after the collectors.</p>"
+            });
+            return Ok(html);
+        }
+        html.push_str("<table id=\"people\"><thead><tr><th>Id</th><th>Name</th><th>Profiles</th><th>Sources</th><th></th></tr></thead><tbody>");
+        for r in &rows {
+            let _ = write!(
+                html,
+                "<tr class=\"person\"><td><a href=\"/dashboard/people/{0}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
+                r.id,
+                escape(r.display_name.as_deref().unwrap_or("—")),
+                r.profiles,
+                escape(&r.sources),
+                match (r.is_bot, r.locked) {
+                    (true, _) => "bot",
+                    (false, true) => "locked",
+                    _ => "",
+                }
+            );
+        }
+        html.push_str("</tbody></table>");
+        Ok(html)
+    }
+
+    async fn render_sub(
+        &self,
+        sub: &str,
+        _query: &HashMap<String, String>,
+    ) -> Result<Option<(String, String)>, String> {
+        let Ok(id) = sub.trim_end_matches('/').parse::<i64>() else {
+            return Ok(None);
+        };
+        let Some(person) = bdc_identity::hub::get_identity(&self.storage, id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let filter = bdc_storage::activity::ActivityFilter {
+            limit: Some(PERSON_ACTIVITY),
+            ..Default::default()
+        };
+        let activity =
+            crate::cmd_identities::person_activity(&self.storage, &id.to_string(), &filter)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+        let name = person
+            .display_name
+            .clone()
+            .unwrap_or_else(|| format!("identity {id}"));
+        let mut html = String::from("<p><a href=\"/dashboard/people\">← people</a></p>");
+        let _ = write!(
+            html,
+            "<p id=\"person-flags\">Identity {id}{}{}</p>",
+            if person.is_bot { " · bot" } else { "" },
+            if person.locked {
+                " · locked (automatic rules never change it)"
+            } else {
+                ""
+            }
+        );
+        html.push_str("<h2>Profiles</h2><table id=\"profiles\"><thead><tr><th>Source</th><th>Id</th><th>Name</th><th>Login</th><th>Addresses</th></tr></thead><tbody>");
+        for p in &person.profiles {
+            let _ = write!(
+                html,
+                "<tr class=\"profile\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&p.source),
+                escape(&p.source_id),
+                escape(p.display_name.as_deref().unwrap_or("")),
+                escape(p.login.as_deref().unwrap_or("")),
+                escape(&p.emails.join(", "))
+            );
+        }
+        html.push_str("</tbody></table>");
+        // Activity per month (what a reader scans first), then the list.
+        let mut per_month: std::collections::BTreeMap<String, f64> = Default::default();
+        for a in &activity {
+            *per_month
+                .entry(a.record.occurred_at().format("%Y-%m").to_string())
+                .or_default() += 1.0;
+        }
+        let points: Vec<(String, f64)> = per_month.into_iter().collect();
+        let _ = write!(
+            html,
+            "<h2>Activity</h2>{}",
+            bdc_dashboard::svg::bar_chart(
+                &format!("Records per month ({} newest)", activity.len()),
+                "person-activity",
+                &points
+            )
+        );
+        if activity.is_empty() {
+            html.push_str("<p class=\"muted\" id=\"no-activity\">No activity recorded for this person's profiles.</p>");
+        } else {
+            html.push_str("<table id=\"activity\"><thead><tr><th>At (UTC)</th><th>Source</th><th>Kind</th><th>Actor</th><th>Title</th></tr></thead><tbody>");
+            for a in &activity {
+                let r = &a.record;
+                let title = escape(r.title().unwrap_or(r.external_id()));
+                let title = match r.url() {
+                    Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                        format!("<a href=\"{}\">{title}</a>", escape(u))
+                    }
+                    _ => title,
+                };
+                let _ = write!(
+                    html,
+                    "<tr class=\"record\" data-source=\"{1}\"><td>{0}</td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
+                    escape(&r.occurred_at().format("%Y-%m-%d %H:%M").to_string()),
+                    escape(r.source_system()),
+                    escape(r.kind()),
+                    escape(r.actor().unwrap_or("")),
+                    title
+                );
+            }
+            html.push_str("</tbody></table>");
+        }
+        Ok(Some((name, html)))
+    }
 }
 
 /// Greenness per queue and per project, with last green and recent requests.

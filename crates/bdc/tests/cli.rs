@@ -421,6 +421,17 @@ async fn serve_answers_health(kind: Kind) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let env = Env::new(kind).await;
     env.stdout(&["run", "wg21-papers", "--index", &example_index()]);
+    // People for the person page: the demo mbox's senders, merged.
+    let mbox = repo_root().join("examples/mailing-list/boost-demo.mbox");
+    env.stdout(&[
+        "run",
+        "mailing-list",
+        "--mbox",
+        mbox.to_str().unwrap(),
+        "--list",
+        "boost-demo",
+    ]);
+    env.stdout(&["run", "identities"]);
     let (mut child, base) = start_serve(
         &env,
         &[
@@ -467,6 +478,7 @@ async fn serve_answers_health(kind: Kind) {
         "/dashboard/jobs",
         "/dashboard/greenness",
         "/dashboard/audit",
+        "/dashboard/people",
     ] {
         let r = client.get(format!("{base}{page}")).send().await.unwrap();
         assert_eq!(r.status(), 401, "{page} without a token");
@@ -504,6 +516,46 @@ async fn serve_answers_health(kind: Kind) {
         .await
         .unwrap();
     assert!(audit.contains("id=\"timeline\""), "{audit}");
+    // The person page: found by address, every source's records newest
+    // first with a chart.
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(path)
+                .bearer_auth("api-s3cret")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let people = get(format!("{base}/dashboard/people?q=alice%40example.org"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let href = people
+        .split("href=\"/dashboard/people/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no person link: {people}"))
+        .to_owned();
+    let person = get(format!("{base}/dashboard/people/{href}")).await;
+    assert_eq!(person.status(), 200);
+    let person = person.text().await.unwrap();
+    assert!(person.contains("Alice Example"), "{person}");
+    assert!(person.contains("id=\"profiles\""), "{person}");
+    assert!(person.contains("person-activity"), "chart: {person}");
+    assert!(
+        person.contains("class=\"record\" data-source=\"mailing-list\""),
+        "{person}"
+    );
+    assert_eq!(
+        get(format!("{base}/dashboard/people/999999"))
+            .await
+            .status(),
+        404
+    );
     // Graceful shutdown on SIGTERM.
     let _ = StdCommand::new("kill")
         .args(["-TERM", &child.id().to_string()])
