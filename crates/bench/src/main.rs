@@ -24,6 +24,7 @@ mod discord;
 mod github;
 mod greenness;
 mod health;
+mod identities;
 mod library_docs;
 mod slack;
 mod upsert;
@@ -135,6 +136,9 @@ async fn main() -> Result<()> {
         }
         if wants("health") {
             rows.extend(health::run(kind, args.quick).await?);
+        }
+        if wants("identities") {
+            rows.extend(identities::run(kind, args.quick).await?);
         }
         if wants("library-docs") {
             rows.extend(library_docs::run(kind, args.quick).await?);
