@@ -379,6 +379,58 @@ impl ActivityStore<'_> {
         })
     }
 
+    /// Records changed (inserted or really updated) after the position
+    /// `after` = (updated_at, id), oldest change first, at most `limit`,
+    /// each with its position: the read path of an incremental index sync
+    /// (resume from the last position it committed).
+    pub async fn changed_after(
+        &self,
+        after: Option<(DateTime<Utc>, i64)>,
+        limit: u32,
+    ) -> Result<Vec<(DateTime<Utc>, i64, StoredActivity)>> {
+        let (at, id) = after.unwrap_or((DateTime::<Utc>::UNIX_EPOCH, i64::MIN));
+        let has = after.is_some();
+        on_pool!(self.storage, p => {
+            let rows = sqlx::query(
+                "SELECT id, source_system, external_id, kind, occurred_at, actor, title, url, payload, \
+                 revision, first_seen_at, updated_at, run_id FROM activity_records \
+                 WHERE NOT $1 OR updated_at > $2 OR (updated_at = $2 AND id > $3) \
+                 ORDER BY updated_at, id LIMIT $4",
+            )
+            .bind(has)
+            .bind(normalize_time(at))
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await
+            .ctx("listing changed activity records")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let payload: Json<serde_json::Value> = row.try_get("payload").ctx("decoding an activity record")?;
+                let record = decode_record(
+                    row.try_get("source_system").ctx("decoding an activity record")?,
+                    row.try_get("external_id").ctx("decoding an activity record")?,
+                    row.try_get("occurred_at").ctx("decoding an activity record")?,
+                    row.try_get("kind").ctx("decoding an activity record")?,
+                    row.try_get("actor").ctx("decoding an activity record")?,
+                    row.try_get("title").ctx("decoding an activity record")?,
+                    row.try_get("url").ctx("decoding an activity record")?,
+                    payload.0,
+                )?;
+                let updated_at: DateTime<Utc> = row.try_get("updated_at").ctx("decoding an activity record")?;
+                let rid: i64 = row.try_get("id").ctx("decoding an activity record")?;
+                out.push((updated_at, rid, StoredActivity {
+                    record,
+                    revision: row.try_get("revision").ctx("decoding an activity record")?,
+                    first_seen_at: row.try_get("first_seen_at").ctx("decoding an activity record")?,
+                    updated_at,
+                    run_id: row.try_get("run_id").ctx("decoding an activity record")?,
+                }));
+            }
+            Ok(out)
+        })
+    }
+
     /// Number of records matching `filter` (its `limit` is ignored).
     pub async fn count(&self, filter: &ActivityFilter) -> Result<u64> {
         on_pool!(self.storage, p => {

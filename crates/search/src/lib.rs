@@ -1,0 +1,255 @@
+//! The embedded search index of everything collected, and the
+//! `search-index-sync` collector (alias `run_cppa_pinecone_sync`).
+//!
+//! * [`doc`]: documents built from the collectors' public reads — activity
+//!   records of every collector (title, kind, actor, URL, long payload
+//!   strings), library documentation pages, YouTube talks (title and
+//!   transcript), Discord messages.
+//! * [`chunk`]: long texts split on paragraphs, then lines, then words
+//!   (1,000 characters, 200 overlap by default: `PINECONE_CHUNK_SIZE`,
+//!   `PINECONE_CHUNK_OVERLAP`), junk chunks dropped (`PINECONE_MIN_TEXT_LENGTH`,
+//!   `PINECONE_MIN_WORDS`).
+//! * [`index`]: tantivy under `WORKSPACE_DIR/index/tantivy/`, one tantivy
+//!   document per chunk; ranked search (BM25, title boosted) with filters
+//!   (source, kind, since, actors, library), highlighted snippets, lenient
+//!   query parsing (search syntax never errors out).
+//! * [`sync`]: incremental per app type with a cursor in the database
+//!   (`search_cursors`, schema part [`SCHEMA`]) moved only after the index
+//!   commit; edits replace, deletions reach the index; Pinecone
+//!   ([`bdc_pinecone`]) as an optional second sink; `/health/`'s
+//!   `pinecone_sync` gets `final_sync_at` per app type.
+//!
+//! The [`IndexSink`] trait is the extension point for other remote indexes.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use bdc_collector::{CollectContext, Collector};
+use bdc_core::{BoxError, Categorized, FailureCategory, TrackerResult};
+use clap::Parser;
+
+pub mod chunk;
+pub mod doc;
+pub mod index;
+pub mod store;
+pub mod sync;
+
+pub use chunk::{Chunk, ChunkConfig};
+pub use doc::SearchDoc;
+pub use index::{Hit, SearchIndex, SearchQuery, index_dir};
+pub use store::SCHEMA;
+pub use sync::{APP_TYPES, PineconeSink, SyncCounts, SyncOptions};
+
+/// Collector name.
+pub const NAME: &str = "search-index-sync";
+
+/// Errors of the search index and its sync.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("invalid arguments for search-index-sync: {message}")]
+    Args { message: String },
+
+    #[error("search index {dir}: {what}: {detail}", dir = dir.display())]
+    Index {
+        dir: PathBuf,
+        what: &'static str,
+        detail: String,
+    },
+
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("reading {app_type} for the index: {detail}")]
+    Source {
+        app_type: &'static str,
+        detail: String,
+    },
+
+    #[error(transparent)]
+    Storage(#[from] bdc_storage::StorageError),
+
+    #[error(transparent)]
+    Pinecone(#[from] bdc_pinecone::PineconeError),
+}
+
+impl SearchError {
+    pub fn into_box(self) -> BoxError {
+        let category = match &self {
+            SearchError::Args { .. } => Some(FailureCategory::Config),
+            SearchError::Index { .. } | SearchError::Io { .. } => Some(FailureCategory::Unknown),
+            SearchError::Source { .. } => Some(FailureCategory::Parse),
+            SearchError::Pinecone(bdc_pinecone::PineconeError::Http(h)) => Some(h.category()),
+            SearchError::Pinecone(_) => Some(FailureCategory::Config),
+            SearchError::Storage(_) => None,
+        };
+        match category {
+            Some(c) => {
+                let message = self.to_string();
+                Box::new(Categorized::with_source(c, message, self))
+            }
+            None => Box::new(self),
+        }
+    }
+}
+
+/// A remote index the sync can also feed (Pinecone today: see
+/// [`sync::PineconeSink`], which the sync drives directly).
+#[async_trait]
+pub trait IndexSink: Send + Sync {
+    /// Upsert chunks into `namespace`; returns the ids that failed.
+    async fn upsert(
+        &self,
+        namespace: &str,
+        records: &[bdc_pinecone::Record],
+    ) -> Result<Vec<String>, SearchError>;
+    /// Delete chunk ids from `namespace`; returns the ids that failed.
+    async fn delete(&self, namespace: &str, ids: &[String]) -> Result<Vec<String>, SearchError>;
+}
+
+#[async_trait]
+impl IndexSink for bdc_pinecone::PineconeClient {
+    async fn upsert(
+        &self,
+        namespace: &str,
+        records: &[bdc_pinecone::Record],
+    ) -> Result<Vec<String>, SearchError> {
+        let r = bdc_pinecone::PineconeClient::upsert(self, namespace, records).await?;
+        Ok(r.failed.into_iter().map(|f| f.id).collect())
+    }
+    async fn delete(&self, namespace: &str, ids: &[String]) -> Result<Vec<String>, SearchError> {
+        let r = bdc_pinecone::PineconeClient::delete(self, namespace, ids).await?;
+        Ok(r.failed.into_iter().map(|f| f.id).collect())
+    }
+}
+
+/// `bdc run search-index-sync --help`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "search-index-sync",
+    about = "Sync the embedded search index (and Pinecone, when configured) with what the collectors stored"
+)]
+pub struct SyncArgs {
+    /// Only this app type (repeatable): activity, library-docs, youtube, discord.
+    #[arg(long = "app-type", value_name = "APP_TYPE")]
+    pub app_type: Vec<String>,
+    /// Pinecone namespace for everything (default: `<APP_TYPE>_PINECONE_NAMESPACE`, else the app type).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Which Pinecone project: public (`PINECONE_API_KEY`) or private (`PINECONE_PRIVATE_API_KEY`).
+    #[arg(
+        long = "pinecone-instance",
+        default_value = "public",
+        value_name = "public|private"
+    )]
+    pub pinecone_instance: String,
+    /// Do not send anything to Pinecone even when it is configured.
+    #[arg(long = "skip-pinecone")]
+    pub skip_pinecone: bool,
+    /// Rebuild from scratch: delete the index directory and every cursor first.
+    #[arg(long)]
+    pub reindex: bool,
+}
+
+impl SyncArgs {
+    pub fn parse_args(args: &[String]) -> Result<Self, SearchError> {
+        let a = Self::try_parse_from(std::iter::once(NAME.to_owned()).chain(args.iter().cloned()))
+            .map_err(|e| SearchError::Args {
+                message: e.to_string().trim().to_owned(),
+            })?;
+        for t in &a.app_type {
+            if !APP_TYPES.contains(&t.as_str()) {
+                return Err(SearchError::Args {
+                    message: format!("--app-type {t:?}: expected one of {}", APP_TYPES.join(", ")),
+                });
+            }
+        }
+        a.pinecone_instance
+            .parse::<bdc_pinecone::Instance>()
+            .map_err(|e| SearchError::Args {
+                message: e.to_string(),
+            })?;
+        Ok(a)
+    }
+}
+
+/// Sync options from arguments and the environment (`PINECONE_*`).
+pub fn options(args: &SyncArgs) -> Result<SyncOptions, SearchError> {
+    let chunk = ChunkConfig::from_lookup(|k| std::env::var(k).ok())
+        .map_err(|message| SearchError::Args { message })?;
+    Ok(SyncOptions {
+        app_types: args.app_type.clone(),
+        chunk,
+        pinecone: None,
+        reindex: args.reindex,
+    })
+}
+
+/// The `search-index-sync` collector.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SearchIndexSyncCollector;
+
+#[async_trait]
+impl Collector for SearchIndexSyncCollector {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn args_command(&self) -> Option<clap::Command> {
+        Some(<SyncArgs as clap::CommandFactory>::command())
+    }
+
+    fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
+        let a = SyncArgs::parse_args(&ctx.args).map_err(SearchError::into_box)?;
+        options(&a).map_err(SearchError::into_box)?;
+        Ok(())
+    }
+
+    async fn collect(&self, ctx: &CollectContext) -> Result<TrackerResult, BoxError> {
+        let args = SyncArgs::parse_args(&ctx.args).map_err(SearchError::into_box)?;
+        let mut opts = options(&args).map_err(SearchError::into_box)?;
+        if !args.skip_pinecone {
+            let instance = args
+                .pinecone_instance
+                .parse::<bdc_pinecone::Instance>()
+                .map_err(|e| SearchError::from(e).into_box())?;
+            if let Some(settings) = bdc_pinecone::PineconeSettings::from_env(instance)
+                .map_err(|e| SearchError::from(e).into_box())?
+            {
+                let index_name = settings.index_name.clone();
+                let client = bdc_pinecone::PineconeClient::new(settings)
+                    .map_err(|e| SearchError::from(e).into_box())?;
+                opts.pinecone = Some(PineconeSink {
+                    client,
+                    failures: bdc_pinecone::FailureStore::new(ctx.storage.clone(), index_name),
+                    namespace: args.namespace.clone(),
+                });
+            }
+        }
+        let c = sync::sync(&ctx.storage, &ctx.config.workspace_dir, &opts)
+            .await
+            .map_err(SearchError::into_box)?;
+        let mut r = TrackerResult::ok();
+        for (k, v) in [
+            ("documents", c.documents),
+            ("deleted", c.deleted),
+            ("chunks", c.chunks),
+            ("batches", c.batches),
+            ("pinecone_upserted", c.pinecone_upserted),
+            ("pinecone_deleted", c.pinecone_deleted),
+            ("pinecone_failed", c.pinecone_failed),
+            ("pinecone_retried", c.pinecone_retried),
+        ] {
+            r.add(k, v).map_err(|e| {
+                SearchError::Args {
+                    message: e.to_string(),
+                }
+                .into_box()
+            })?;
+        }
+        Ok(r)
+    }
+}
