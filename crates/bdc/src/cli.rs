@@ -67,6 +67,8 @@ pub enum Command {
     Manpage,
     /// The identity hub: list, show, merge, split, lock, unlock, suggest.
     Identities(crate::cmd_identities::IdentitiesArgs),
+    /// Full-text search over everything collected (the embedded index: `bdc run search-index-sync` keeps it current).
+    Search(crate::cmd_search::SearchArgs),
 }
 
 #[derive(Debug, Args)]

@@ -274,7 +274,7 @@ pub async fn run(config: Arc<Config>, args: DemoArgs) -> Result<ExitCode> {
     }
     let bind = config.bind;
     println!(
-        "\nNext steps:\n  bdc activity --limit 10    the newest collected activity, all sources\n  bdc runs                   every run with its status and counts\n  bdc serve                  then open http://{bind}/dashboard/"
+        "\nNext steps:\n  bdc activity --limit 10    the newest collected activity, all sources\n  bdc runs                   every run with its status and counts\n  bdc search asio            full-text search over everything collected\n  bdc serve                  then open http://{bind}/dashboard/"
     );
     if report.failed > 0 || green.is_err() {
         return Ok(ExitCode::FAILURE);
@@ -307,6 +307,8 @@ fn summary(counts: &std::collections::BTreeMap<String, u64>) -> String {
         "transcripts_ok",
         "segments",
         "malformed",
+        "documents",
+        "chunks",
     ];
     let shown: Vec<String> = KEYS
         .iter()

@@ -63,6 +63,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Demo(args) => crate::cmd_demo::run(config, args).await,
         Command::Completions(_) | Command::Manpage => Ok(ExitCode::SUCCESS),
         Command::Identities(args) => crate::cmd_identities::run(&config, args).await,
+        Command::Search(args) => crate::cmd_search::run(&config, args).await,
     }
 }
 
@@ -625,6 +626,11 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
                 config.api_token.as_ref().map(|t| t.expose().to_owned()),
             ),
             greenness_routes,
+            bdc_search::http::router(
+                storage.clone(),
+                config.workspace_dir.clone(),
+                config.api_token.as_ref().map(|t| t.expose().to_owned()),
+            ),
             dashboard,
         ],
         extra_checks: vec![crate::cmd_audit::health_check(storage.clone())],

@@ -10,6 +10,7 @@ mod cmd_daemon;
 mod cmd_demo;
 mod cmd_greenness;
 mod cmd_identities;
+mod cmd_search;
 mod collectors;
 mod commands;
 mod output;

@@ -20,6 +20,8 @@ pub fn parts() -> Vec<&'static SchemaPart> {
         &bdc_collector_discord::SCHEMA,
         &bdc_collector_slack::SCHEMA,
         &bdc_collector_library_usage_dashboard::SCHEMA,
+        &bdc_search::SCHEMA,
+        &bdc_pinecone::SCHEMA,
         &bdc_audit::AUDIT,
         &bdc_greenness::store::SCHEMA,
     ]

@@ -12,7 +12,7 @@ use bdc_config::Config;
 use bdc_dashboard::{Section, escape};
 use bdc_storage::Storage;
 
-pub fn all(_config: &Config, storage: &Storage) -> Vec<Arc<dyn Section>> {
+pub fn all(config: &Config, storage: &Storage) -> Vec<Arc<dyn Section>> {
     vec![
         Arc::new(GreennessSection {
             storage: storage.clone(),
@@ -25,6 +25,10 @@ pub fn all(_config: &Config, storage: &Storage) -> Vec<Arc<dyn Section>> {
         )),
         Arc::new(PeopleSection {
             storage: storage.clone(),
+        }),
+        Arc::new(bdc_search::SearchSection {
+            storage: storage.clone(),
+            workspace: config.workspace_dir.clone(),
         }),
     ]
 }

@@ -217,8 +217,10 @@ async fn unknown_and_unavailable_collectors(kind: Kind) {
         err.contains("unknown collector") && err.contains("wg21-papers"),
         "{err}"
     );
+    // A collector the deployment switched off is not available.
     let out = env
         .bdc()
+        .env("BDC_DISABLED_COLLECTORS", "search-index-sync")
         .args(["run", "run_cppa_pinecone_sync"])
         .assert()
         .code(1)
@@ -240,22 +242,32 @@ async fn run_scheduled_strict_and_lenient(kind: Kind) {
     let env = Env::new(kind).await;
     let schedule = repo_root().join("examples/schedule.yaml");
     let schedule = schedule.to_str().unwrap();
-    // Lenient: the wg21 task runs, the unavailable weekly one is recorded.
-    let out = env.stdout(&[
-        "run-scheduled",
-        "--schedule",
-        schedule,
-        "--group",
-        "later",
-        "--day-of-week",
-        "0",
-    ]);
+    // Lenient: a task whose collector the deployment switched off
+    // (BDC_DISABLED_COLLECTORS) is recorded as not available.
+    let out = env
+        .bdc()
+        .env("BDC_DISABLED_COLLECTORS", "run_cppa_pinecone_sync")
+        .args([
+            "run-scheduled",
+            "--schedule",
+            schedule,
+            "--group",
+            "later",
+            "--day-of-week",
+            "0",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let out = String::from_utf8(out.stdout).unwrap();
     assert!(out.contains("run_cppa_pinecone_sync"), "{out}");
     assert!(out.contains("not available"), "{out}");
     assert!(out.contains("disabled"), "{out}");
     // Strict: refused up front, nothing runs, exit 2 naming file and line.
     let out = env
         .bdc()
+        .env("BDC_DISABLED_COLLECTORS", "search-index-sync")
         .args([
             "run-scheduled",
             "--schedule",
@@ -432,6 +444,40 @@ async fn serve_answers_health(kind: Kind) {
         "boost-demo",
     ]);
     env.stdout(&["run", "identities"]);
+    env.stdout(&["run", "search-index-sync"]);
+    // `bdc search`: ranked JSON, lenient syntax, a person filter, rebuild.
+    let json = env.stdout(&["search", "number parsing", "--format", "json"]);
+    let hits: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        hits[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("faster number parsing"),
+        "{json}"
+    );
+    assert_eq!(hits[0]["source"], "mailing-list");
+    env.stdout(&["search", "a AND OR \"(", "--source", "mailing-list"]);
+    let by_alice = env.stdout(&[
+        "search",
+        "json",
+        "--person",
+        "alice@example.org",
+        "--format",
+        "json",
+    ]);
+    assert!(by_alice.contains("alice@example.org"), "{by_alice}");
+    env.bdc()
+        .args(["search", "json", "--person", "nobody@nowhere.invalid"])
+        .assert()
+        .code(2);
+    let rebuilt = env
+        .bdc()
+        .args(["search", "--reindex", "number parsing", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(String::from_utf8(rebuilt.stdout).unwrap(), json);
     let (mut child, base) = start_serve(
         &env,
         &[
@@ -479,6 +525,7 @@ async fn serve_answers_health(kind: Kind) {
         "/dashboard/greenness",
         "/dashboard/audit",
         "/dashboard/people",
+        "/dashboard/search",
     ] {
         let r = client.get(format!("{base}{page}")).send().await.unwrap();
         assert_eq!(r.status(), 401, "{page} without a token");
@@ -555,6 +602,36 @@ async fn serve_answers_health(kind: Kind) {
             .await
             .status(),
         404
+    );
+    // Search: the page and the JSON API (bearer token).
+    let page = get(format!("{base}/dashboard/search?q=number+parsing"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"results\""), "{page}");
+    assert!(page.contains("<b>parsing</b>"), "{page}");
+    let api = client
+        .get(format!(
+            "{base}/api/search?q=number%20parsing&source=mailing-list"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+    let api: serde_json::Value = get(format!(
+        "{base}/api/search?q=number%20parsing&source=mailing-list&limit=2"
+    ))
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(api["results"].as_array().unwrap().len(), 2, "{api}");
+    assert_eq!(
+        get(format!("{base}/api/search?q=x&since=yesterday"))
+            .await
+            .status(),
+        400
     );
     // Graceful shutdown on SIGTERM.
     let _ = StdCommand::new("kill")

@@ -30,13 +30,18 @@ use clap::Parser;
 
 pub mod chunk;
 pub mod doc;
+pub mod find;
+pub mod http;
 pub mod index;
+pub mod section;
 pub mod store;
 pub mod sync;
 
 pub use chunk::{Chunk, ChunkConfig};
 pub use doc::SearchDoc;
+pub use find::{Filters, FindError, find};
 pub use index::{Hit, SearchIndex, SearchQuery, index_dir};
+pub use section::SearchSection;
 pub use store::SCHEMA;
 pub use sync::{APP_TYPES, PineconeSink, SyncCounts, SyncOptions};
 
