@@ -26,6 +26,7 @@ mod greenness;
 mod health;
 mod identities;
 mod library_docs;
+mod search;
 mod slack;
 mod upsert;
 mod youtube;
@@ -136,6 +137,9 @@ async fn main() -> Result<()> {
         }
         if wants("health") {
             rows.extend(health::run(kind, args.quick).await?);
+        }
+        if wants("search") {
+            rows.extend(search::run(kind, args.quick).await?);
         }
         if wants("identities") {
             rows.extend(identities::run(kind, args.quick).await?);
