@@ -85,7 +85,11 @@ fn message(i: usize, rev: u32) -> Result<ActivityRecord> {
         word(i, 7)
     );
     Ok(ActivityRecord::new(
-        if i.is_multiple_of(10) { "slack" } else { "mailing-list" },
+        if i.is_multiple_of(10) {
+            "slack"
+        } else {
+            "mailing-list"
+        },
         format!("<m{i}@lists.example>"),
         base + chrono::Duration::minutes(i as i64),
         "message",

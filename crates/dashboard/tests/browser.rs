@@ -356,11 +356,43 @@ async fn dashboard_in_headless_chromium() {
         .await
         .unwrap();
     storage
-        .migrate_parts(&[&bdc_jobs::SCHEMA, &usage::SCHEMA])
+        .migrate_parts(&[&bdc_jobs::SCHEMA, &usage::SCHEMA, &bdc_search::SCHEMA])
         .await
         .unwrap();
     seed(&storage).await;
     seed_usage(&storage).await;
+    // The search page reads an index built from two activity records.
+    let workspace = tempfile::tempdir().unwrap();
+    let at = chrono::Utc::now();
+    let recs = vec![
+        bdc_core::ActivityRecord::new("mailing-list", "<a@x>", at, "message")
+            .unwrap()
+            .with_title("Strands and executors in Asio")
+            .with_url("https://lists.example/a")
+            .unwrap()
+            .with_payload(
+                json!({"body": "A strand serialises handlers on one executor <b>safely</b>."}),
+            )
+            .unwrap(),
+        bdc_core::ActivityRecord::new("slack", "C1/1.0", at, "message")
+            .unwrap()
+            .with_title("Lunch plans")
+            .with_payload(json!({"text": "Anyone for noodles near the office today?"}))
+            .unwrap(),
+    ];
+    storage.activity().upsert(&recs, None, None).await.unwrap();
+    bdc_search::sync::sync(
+        &storage,
+        workspace.path(),
+        &bdc_search::SyncOptions {
+            app_types: vec!["activity".into()],
+            chunk: bdc_search::ChunkConfig::default(),
+            pinecone: None,
+            reindex: false,
+        },
+    )
+    .await
+    .unwrap();
     let config = Arc::new(
         bdc_config::Config::from_lookup(|k| (k == "BDC_API_TOKEN").then(|| "s3cret".to_owned()))
             .unwrap(),
@@ -375,7 +407,13 @@ async fn dashboard_in_headless_chromium() {
         config: Arc::clone(&config),
         schedule: Some(Arc::new(schedule)),
         available: vec!["wg21-papers"],
-        sections: vec![Arc::new(usage::UsageSection::new(storage.clone()))],
+        sections: vec![
+            Arc::new(usage::UsageSection::new(storage.clone())),
+            Arc::new(bdc_search::SearchSection {
+                storage: storage.clone(),
+                workspace: workspace.path().to_path_buf(),
+            }),
+        ],
         version: "test".into(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -498,6 +536,27 @@ async fn dashboard_in_headless_chromium() {
     // 2024..=2026, the quiet years as empty bars.
     assert_eq!(chart, json!(3));
     d.screenshot("usage-library").await;
+
+    // Search: the form, ranked results with highlighted snippets.
+    d.goto(&format!("{base}/dashboard/search")).await;
+    d.wait_title("Search").await;
+    d.type_into("#s-q", "strand executor").await;
+    d.click("#s-go").await;
+    d.wait_url("q=strand").await;
+    let results = d
+        .script("return Array.from(document.querySelectorAll('#results li.result')).map(r => r.dataset.source)")
+        .await;
+    assert_eq!(results, json!(["mailing-list"]));
+    let marked = d
+        .script("return document.querySelectorAll('#results .snippet b').length")
+        .await;
+    assert!(marked.as_u64().unwrap_or(0) >= 1, "highlights: {marked}");
+    // Stored text is escaped: the record's <b>safely</b> shows as text.
+    let text = d
+        .script("return document.querySelector('#results').innerText")
+        .await;
+    assert!(text.as_str().unwrap().contains("<b>safely"), "{text}");
+    d.screenshot("search").await;
 
     let errors = d.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
