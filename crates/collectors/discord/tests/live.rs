@@ -427,7 +427,7 @@ impl Env {
                 let p = e.unwrap().path();
                 if p.is_dir() {
                     stack.push(p);
-                } else if !p.extension().is_some_and(|e| e == "sqlite3") {
+                } else if p.extension().is_none_or(|e| e != "sqlite3") {
                     let bytes = std::fs::read(&p).unwrap();
                     let text = bdc_http::archive::gunzip(&bytes).unwrap_or(bytes);
                     all.push_str(&String::from_utf8_lossy(&text));
