@@ -33,6 +33,8 @@ const GUILD: &str = "100";
 
 #[derive(Debug, Default)]
 struct State {
+    /// `GET /guilds/{id}` (default: guild 100, "Boost Dev").
+    guild: Option<Value>,
     channels: Vec<Value>,
     active_threads: Vec<Value>,
     /// Archived public threads per parent channel.
@@ -106,7 +108,10 @@ impl Respond for FakeDiscord {
                 .insert_header("X-RateLimit-Reset-After", "1.5")
         };
         let body = match (kind, segs.as_slice()) {
-            ("guild", _) => json!({"id": GUILD, "name": "Boost Dev", "icon": null}),
+            ("guild", _) => s
+                .guild
+                .clone()
+                .unwrap_or_else(|| json!({"id": GUILD, "name": "Boost Dev", "icon": null})),
             ("channels", _) => {
                 if let Some(b) = &s.bad_channels {
                     return ResponseTemplate::new(200)
@@ -785,4 +790,129 @@ async fn markdown_export_is_committed_and_pushed(kind: Kind) {
     let r = env.run(&["--skip-markdown-export"]).await;
     assert_eq!(c(&r, "markdown_files"), 0);
     assert!(git(&work, &["status", "--porcelain"]).is_empty());
+}
+
+/// Regenerates `examples/discord/raw`, the recorded archive the README demo
+/// replays (`bdc run discord --from-archive`): the sample server of
+/// `examples/discord/boost-general-2024-03.json`, April 2024.
+/// `cargo test -p bdc-collector-discord --test live -- --ignored record_demo_archive`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "writes examples/discord/raw"]
+async fn record_demo_archive() {
+    let g = "1214000000000000001";
+    let at = |d: u32, h: u32, m: u32| {
+        DateTime::parse_from_rfc3339(&format!("2024-04-{d:02}T{h:02}:{m:02}:00Z"))
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let alice = json!({"id": "331718482485837825", "username": "alice", "global_name": "Alice", "discriminator": "0", "avatar": null, "bot": false});
+    let bob = json!({"id": "331718482485837826", "username": "bob", "global_name": "Bob", "discriminator": "0", "avatar": null, "bot": false});
+    let m = |ch: &str, t: DateTime<Utc>, a: &Value, text: &str| {
+        let id = snowflake_of(t) + 1;
+        json!({"id": id.to_string(), "channel_id": ch, "type": 0, "content": text,
+               "timestamp": time_of(id).unwrap().to_rfc3339(), "edited_timestamp": null, "pinned": false,
+               "author": a, "attachments": [], "reactions": [], "mentions": []})
+    };
+    let mut s = State {
+        remaining: 4,
+        guild: Some(json!({"id": g, "name": "C++ Alliance (sample)", "icon": null})),
+        ..State::default()
+    };
+    s.channels = vec![
+        json!({"id": "1214000000000000002", "type": 4, "guild_id": g, "name": "Boost", "parent_id": null}),
+        json!({"id": "1214000000000000010", "type": 0, "guild_id": g, "name": "boost-general", "parent_id": "1214000000000000002", "topic": "Sample data for the offline demo"}),
+        json!({"id": "1214000000000000011", "type": 0, "guild_id": g, "name": "boost-help", "parent_id": "1214000000000000002", "topic": null}),
+    ];
+    s.active_threads = vec![
+        json!({"id": "1214000000000000020", "type": 11, "guild_id": g,
+        "parent_id": "1214000000000000011", "name": "cmake-find-package",
+        "thread_metadata": {"archived": false, "archive_timestamp": "2024-04-03T10:00:00+00:00"}}),
+    ];
+    let mut general = vec![
+        m(
+            "1214000000000000010",
+            at(2, 9, 0),
+            &alice,
+            "Boost 1.85 beta is out: please test the new Boost.Charconv and Boost.Scope.",
+        ),
+        m(
+            "1214000000000000010",
+            at(2, 9, 30),
+            &bob,
+            "Built it with GCC 14 and Clang 18, all green here.",
+        ),
+    ];
+    general[1]["type"] = json!(19);
+    general[1]["message_reference"] =
+        json!({"message_id": general[0]["id"], "channel_id": "1214000000000000010"});
+    s.messages.insert("1214000000000000010".into(), general);
+    let mut help = vec![m(
+        "1214000000000000011",
+        at(3, 10, 0),
+        &bob,
+        "find_package(Boost CONFIG) cannot find Boost.Json on Windows; any hints?",
+    )];
+    help[0]["attachments"] = json!([{"id": "1214000000000000900", "filename": "cmake-output.txt", "size": 2048,
+        "url": "https://cdn.discordapp.com/attachments/1214000000000000011/1214000000000000900/cmake-output.txt"}]);
+    s.messages.insert("1214000000000000011".into(), help);
+    s.messages.insert(
+        "1214000000000000020".into(),
+        vec![
+            m(
+                "1214000000000000020",
+                at(3, 10, 5),
+                &alice,
+                "Set Boost_DIR to the lib/cmake/Boost-1.85.0 folder of your install.",
+            ),
+            m(
+                "1214000000000000020",
+                at(3, 10, 20),
+                &bob,
+                "That did it, thanks!",
+            ),
+        ],
+    );
+    let (server, _) = stand_in(s).await;
+    let mut env = Env::new(Kind::Sqlite, &server.uri()).await;
+    env.clock = Arc::new(ManualClock::new(at(10, 0, 0)));
+    let cfg = (*env.config).clone();
+    let mut cfg = cfg;
+    cfg.discord.guild_id = Some(g.into());
+    env.config = Arc::new(cfg);
+    let r = env.run(&[]).await;
+    assert_eq!(c(&r, "inserted"), 5, "{r:?}");
+    let src = env.workspace.path().join("raw").join("discord");
+    let dst = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../examples/discord/raw");
+    let _ = std::fs::remove_dir_all(&dst);
+    let mut stack = vec![src.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let to = dst.join(p.strip_prefix(&src).unwrap());
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(&p, &to).unwrap();
+            }
+        }
+    }
+    // Real URLs, no wall-clock dates: the bundle is the same on every run.
+    let local = format!("{}/api/v10", server.uri());
+    let index = std::fs::read_to_string(dst.join("index.jsonl")).unwrap();
+    let mut out = String::new();
+    for line in index.lines() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        let url = v["url"]
+            .as_str()
+            .unwrap()
+            .replace(&local, "https://discord.com/api/v10");
+        v["url"] = json!(url);
+        if let Some(h) = v["headers"].as_object_mut() {
+            h.remove("date");
+        }
+        out.push_str(&serde_json::to_string(&v).unwrap());
+        out.push('\n');
+    }
+    std::fs::write(dst.join("index.jsonl"), out).unwrap();
 }
