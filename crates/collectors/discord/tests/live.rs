@@ -916,3 +916,38 @@ async fn record_demo_archive() {
     }
     std::fs::write(dst.join("index.jsonl"), out).unwrap();
 }
+
+both!(backfill_writes_the_markdown_export_too);
+async fn backfill_writes_the_markdown_export_too(kind: Kind) {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("context");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "--quiet"]);
+    let env = Env::build(
+        kind,
+        "http://127.0.0.1:9",
+        tempfile::tempdir().unwrap(),
+        Some(&work),
+    )
+    .await;
+    let export = tmp.path().join("export.json");
+    std::fs::write(
+        &export,
+        // DiscordChatExporter's key order: guild first.
+        r#"{"guild": {"id": "1", "name": "Sample", "iconUrl": null},
+            "channel": {"id": "2", "type": "GuildTextChat", "categoryId": null, "category": null, "name": "chat", "topic": null},
+            "messages": [
+                {"id": "10", "type": "Default", "timestamp": "2024-03-05T09:00:00+00:00", "content": "hello",
+                 "author": {"id": "5", "name": "ann", "discriminator": "0000", "nickname": "Ann", "isBot": false}}
+            ]}"#,
+    )
+    .unwrap();
+    let r = bdc_collector_discord::DiscordBackfillCollector
+        .run(&env.ctx(&["--path", export.to_str().unwrap(), "--skip-remote-push"]))
+        .await
+        .unwrap();
+    assert_eq!(c(&r, "inserted"), 1);
+    let md = std::fs::read_to_string(work.join("Sample/chat/2024-03.md")).unwrap();
+    assert!(md.contains("hello") && md.contains("Ann (@ann)"), "{md}");
+    assert_eq!(git(&work, &["log", "--oneline"]).lines().count(), 1);
+}
