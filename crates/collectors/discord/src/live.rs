@@ -47,6 +47,7 @@ use bdc_storage::checkpoints::CheckpointWrite;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Parser;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::api::{
     self, ApiChannel, ApiGuild, DiscordApi, PAGE_LIMIT, ThreadList, channel_of, id_num, message_of,
@@ -299,10 +300,17 @@ impl Collector for DiscordCollector {
         let api = self.api(ctx, &args).await.map_err(DiscordError::into_box)?;
         let mut totals = Totals::default();
         let mut run = Run::new(ctx, &args, &api, &mut totals);
+        let span = tracing::info_span!(
+            "discord_run",
+            collector = NAME,
+            run_id = %ctx.run_id,
+            from_archive = args.from_archive,
+            dry_run = args.dry_run
+        );
         let outcome = if args.from_archive {
-            run.replay().await
+            run.replay().instrument(span).await
         } else {
-            run.live().await
+            run.live().instrument(span).await
         };
         let touched = std::mem::take(&mut run.touched);
         let stats = api.client().stats();
@@ -551,7 +559,13 @@ impl<'a> Run<'a> {
         }
         targets.sort_by_key(|(n, _)| *n);
         for (_, t) in &targets {
-            self.history(&guild, t).await?;
+            let span = tracing::info_span!(
+                "discord_channel",
+                collector = NAME,
+                channel = %t.channel.id,
+                name = %t.channel.name
+            );
+            self.history(&guild, t).instrument(span).await?;
         }
         Ok(())
     }
