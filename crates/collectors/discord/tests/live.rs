@@ -579,6 +579,41 @@ async fn incremental_rerun_reads_only_after_the_checkpoint(kind: Kind) {
     let r = env.run(&[]).await;
     assert_eq!(c(&r, "inserted") + c(&r, "updated"), 0);
     assert_eq!(env.fingerprint(true).await, after);
+    // An edit of an older message: the forward walk does not see it, a
+    // window re-run rewrites the row (checkpoint untouched).
+    {
+        let mut s = shared.lock().unwrap();
+        let m = &mut s.messages.get_mut("302").unwrap()[0];
+        m["content"] = json!("help 0 (edited)");
+        m["edited_timestamp"] = json!("2024-02-01T00:00:00+00:00");
+    }
+    let r = env.run(&[]).await;
+    assert_eq!(c(&r, "updated"), 0);
+    let r = env
+        .run(&["--since", "2024-01-03", "--channels", "302"])
+        .await;
+    assert_eq!((c(&r, "updated"), c(&r, "unchanged")), (1, 4), "{r:?}");
+    let edited = env
+        .rows("SELECT content, COALESCE(CAST(edited_at AS TEXT), '') FROM dc_messages WHERE content LIKE 'help 0%'")
+        .await;
+    assert_eq!(edited[0].0, "help 0 (edited)");
+    assert_eq!(
+        env.storage
+            .checkpoints()
+            .get("discord", "channel:302")
+            .await
+            .unwrap()
+            .unwrap()
+            .checkpoint_token(),
+        after_cp302(&env).await
+    );
+}
+
+async fn after_cp302(env: &Env) -> String {
+    env.rows("SELECT channel_id, id FROM dc_messages WHERE channel_id = '302' ORDER BY LENGTH(id) DESC, id DESC LIMIT 1")
+        .await
+        .remove(0)
+        .1
 }
 
 both!(crash_after_some_pages_then_rerun_equals_one_run);
