@@ -226,6 +226,28 @@ impl DiscordCollector {
         None
     }
 
+    /// The configuration's ids must be snowflakes (they go into URLs).
+    fn check_ids(ctx: &CollectContext) -> Result<(), DiscordError> {
+        let d = &ctx.config.discord;
+        if let Some(g) = &d.guild_id
+            && !crate::export::is_snowflake(g)
+        {
+            return Err(DiscordError::Config(format!(
+                "DISCORD_GUILD_ID {g:?} is not a Discord server id (a snowflake)"
+            )));
+        }
+        if let Some(c) = d
+            .channel_ids
+            .iter()
+            .find(|c| !crate::export::is_snowflake(c))
+        {
+            return Err(DiscordError::Config(format!(
+                "DISCORD_CHANNEL_IDS: {c:?} is not a Discord channel id (a snowflake)"
+            )));
+        }
+        Ok(())
+    }
+
     async fn api(&self, ctx: &CollectContext, args: &LiveArgs) -> Result<DiscordApi, DiscordError> {
         let config = &ctx.config;
         let mut opts = ClientOptions::new(NAME, config.discord.api_url.clone());
@@ -280,6 +302,7 @@ impl Collector for DiscordCollector {
 
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
         let args = LiveArgs::parse_args(&ctx.args).map_err(DiscordError::into_box)?;
+        Self::check_ids(ctx).map_err(DiscordError::into_box)?;
         if let Some(var) = Self::missing(ctx, &args) {
             return Err(DiscordError::Config(format!(
                 "{var} is not set (see docs/collectors.md#discord); or replay the raw archive with --from-archive"
@@ -291,6 +314,7 @@ impl Collector for DiscordCollector {
 
     async fn collect(&self, ctx: &CollectContext) -> Result<TrackerResult, BoxError> {
         let args = LiveArgs::parse_args(&ctx.args).map_err(DiscordError::into_box)?;
+        Self::check_ids(ctx).map_err(DiscordError::into_box)?;
         if let Some(var) = Self::missing(ctx, &args) {
             return Err(DiscordError::Config(format!(
                 "{var} is not set (see docs/collectors.md#discord); or replay the raw archive with --from-archive"

@@ -691,6 +691,14 @@ async fn window_walks_backward_and_leaves_the_checkpoint(kind: Kind) {
         calls[0]["after"],
         (snowflake_of(t0() + chrono::Duration::days(1)) - 1).to_string()
     );
+    let mut cfg = (*env.config).clone();
+    cfg.discord.channel_ids = vec!["general".into()];
+    let bad_env = Env {
+        config: Arc::new(cfg),
+        ..Env::new(kind, &server.uri()).await
+    };
+    let e = bad_env.try_run(&[]).await.unwrap_err();
+    assert!(e.contains("DISCORD_CHANNEL_IDS"), "{e}");
     for bad in [
         &["--since", "2024-02-01", "--until", "2024-01-01"][..],
         &["--since", "yesterday"],
