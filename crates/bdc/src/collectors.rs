@@ -37,6 +37,7 @@ pub fn registry() -> Registry {
         bdc_collector_boost_usage::BoostUsageCollector::default(),
     ));
     r.register(Arc::new(bdc_collector_discord::DiscordBackfillCollector));
+    r.register(Arc::new(bdc_collector_discord::DiscordCollector::new()));
     r.register(Arc::new(
         bdc_collector_youtube_transcripts::YoutubeCollector::default(),
     ));

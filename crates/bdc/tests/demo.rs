@@ -90,11 +90,11 @@ async fn demo_group_runs_on_its_own(kind: Kind) {
         .clone();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let tasks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("demo ")).collect();
-    assert_eq!(tasks.len(), 13, "{stdout}");
+    assert_eq!(tasks.len(), 14, "{stdout}");
     for t in &tasks {
         assert_eq!(t.split_whitespace().nth(2), Some("ok"), "{stdout}");
     }
-    assert!(stdout.contains("13 task(s) ran, 0 failed"), "{stdout}");
+    assert!(stdout.contains("14 task(s) ran, 0 failed"), "{stdout}");
     for (task, count) in [
         ("run_boost_github_activity_tracker", "inserted=19"),
         ("collect_boost_libraries", "libraries=5"),
@@ -102,6 +102,7 @@ async fn demo_group_runs_on_its_own(kind: Kind) {
         ("run_boost_library_docs_tracker", "inserted=6"),
         ("run_update_created_repos_by_language", "inserted=22"),
         ("backfill_discord_activity_tracker", "inserted=4"),
+        ("run_discord_activity_tracker", "inserted=5"),
         ("run_cppa_youtube_script_tracker", "transcripts_ok=2"),
         ("run_cppa_slack_tracker", "inserted=8"),
         ("run_cppa_user_tracker", "identities="),

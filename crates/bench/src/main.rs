@@ -21,6 +21,7 @@ mod daemon;
 mod dashboard_render;
 mod demo;
 mod discord;
+mod discord_live;
 mod github;
 mod greenness;
 mod health;
@@ -119,6 +120,9 @@ async fn main() -> Result<()> {
         }
         if wants("discord") {
             rows.extend(discord::run(kind, args.quick).await?);
+        }
+        if wants("discord-live") {
+            rows.extend(discord_live::run(kind, args.quick).await?);
         }
         if wants("slack") {
             rows.extend(slack::run(kind, args.quick).await?);

@@ -64,6 +64,8 @@ pub const DEFAULT_SCHEDULE_YAML: &str = "config/boost_collector_schedule.yaml";
 pub const DEFAULT_YOUTUBE_API_URL: &str = "https://www.googleapis.com/youtube/v3";
 /// YouTube's timed-text (caption track) endpoint.
 pub const DEFAULT_YOUTUBE_TIMEDTEXT_URL: &str = "https://www.youtube.com/api/timedtext";
+/// Discord REST API v10.
+pub const DEFAULT_DISCORD_API_URL: &str = "https://discord.com/api/v10";
 /// The channel map `youtube-transcripts` reads.
 pub const DEFAULT_YOUTUBE_CHANNELS_FILE: &str = "config/youtube_channels.yaml";
 
@@ -81,6 +83,23 @@ pub struct YoutubeConfig {
     /// `YOUTUBE_QUOTA_BUDGET`: Data API units one run may spend (default
     /// 10,000, the default daily quota).
     pub quota_budget: u64,
+}
+
+/// `discord` configuration.
+#[derive(Debug, Clone)]
+pub struct DiscordConfig {
+    /// `DISCORD_BOT_TOKEN` (sent as `Authorization: Bot <token>`).
+    pub bot_token: Option<Secret>,
+    /// `DISCORD_GUILD_ID`: the server (guild) snowflake.
+    pub guild_id: Option<String>,
+    /// `DISCORD_CHANNEL_IDS`: comma-separated channel ids to collect
+    /// (empty: every readable text channel and thread).
+    pub channel_ids: Vec<String>,
+    /// `DISCORD_CONTEXT_REPO_PATH`: git work tree the Markdown export is
+    /// written to (unset: no export).
+    pub context_repo_path: Option<PathBuf>,
+    /// `DISCORD_API_URL`; default `https://discord.com/api/v10`.
+    pub api_url: Url,
 }
 
 /// `/health/` settings.
@@ -187,6 +206,7 @@ pub struct Config {
     pub api_token: Option<Secret>,
     pub health: HealthConfig,
     pub youtube: YoutubeConfig,
+    pub discord: DiscordConfig,
     pub daemon: DaemonConfig,
     /// The `library-usage-dashboard` collector's settings.
     pub usage_dashboard: UsageDashboardConfig,
@@ -251,6 +271,21 @@ impl Config {
                 Some(v) => u64::from(parse_u32("YOUTUBE_QUOTA_BUDGET", &v)?),
                 None => 10_000,
             },
+        };
+        let discord = DiscordConfig {
+            bot_token: get("DISCORD_BOT_TOKEN").map(|v| Secret::new(v.trim())),
+            guild_id: get("DISCORD_GUILD_ID").map(|v| v.trim().to_owned()),
+            channel_ids: get("DISCORD_CHANNEL_IDS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            context_repo_path: get("DISCORD_CONTEXT_REPO_PATH").map(|v| PathBuf::from(v.trim())),
+            api_url: default_url("DISCORD_API_URL", DEFAULT_DISCORD_API_URL)?,
         };
         let slack_api_url = match get("SLACK_API_URL") {
             Some(v) => parse_http_url("SLACK_API_URL", &v)?,
@@ -401,6 +436,7 @@ impl Config {
             api_token: get("BDC_API_TOKEN").map(|v| Secret::new(v.trim())),
             health,
             youtube,
+            discord,
             daemon,
             usage_dashboard,
             ignored_present: IGNORED_VARS
@@ -526,6 +562,29 @@ mod tests {
         assert_eq!(c.slack_api_url.as_str(), "http://127.0.0.1:9/slack");
         assert!(format!("{c:?}").contains("Secret(***)"));
         assert!(cfg(&[("SLACK_API_URL", "ftp://x")]).is_err());
+    }
+
+    #[test]
+    fn discord_settings() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.discord.api_url.as_str(), "https://discord.com/api/v10");
+        assert!(c.discord.bot_token.is_none() && c.discord.guild_id.is_none());
+        let c = cfg(&[
+            ("DISCORD_BOT_TOKEN", " tok "),
+            ("DISCORD_GUILD_ID", "123"),
+            ("DISCORD_CHANNEL_IDS", " 1, 2,,3 "),
+            ("DISCORD_CONTEXT_REPO_PATH", "/tmp/ctx"),
+            ("DISCORD_API_URL", "http://127.0.0.1:9/api"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.discord.bot_token.as_ref().map(Secret::expose),
+            Some("tok")
+        );
+        assert_eq!(c.discord.channel_ids, ["1", "2", "3"]);
+        assert_eq!(c.discord.context_repo_path, Some(PathBuf::from("/tmp/ctx")));
+        assert!(!format!("{c:?}").contains("tok\""));
+        assert!(cfg(&[("DISCORD_API_URL", "ftp://x")]).is_err());
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub struct ClientOptions {
     pub user_agent: String,
     /// How a token is sent (GitHub: `Authorization: Bearer`).
     pub auth: TokenAuth,
+    /// Read `X-RateLimit-Remaining` / `X-RateLimit-Reset` as one budget
+    /// per token (GitHub). Off for APIs whose limits are per route
+    /// (Discord), which pace themselves from [`Response::headers`].
+    pub token_rate_limit: bool,
 }
 
 /// How [`ClientOptions::tokens`] are sent with each request. Never in the
@@ -72,6 +76,8 @@ pub enum TokenAuth {
     /// The token as the whole value of this header (Google API keys:
     /// `X-Goog-Api-Key`).
     Header(&'static str),
+    /// `Authorization: <scheme> <token>` (Discord bots: `Bot`).
+    Scheme(&'static str),
 }
 
 impl ClientOptions {
@@ -93,6 +99,7 @@ impl ClientOptions {
             accept: "application/json".into(),
             user_agent: concat!("bdc/", env!("CARGO_PKG_VERSION")).into(),
             auth: TokenAuth::Bearer,
+            token_rate_limit: true,
         }
     }
 
@@ -155,6 +162,9 @@ pub struct Response {
     pub not_modified: bool,
     /// Served from the raw archive (replay).
     pub replayed: bool,
+    /// The kept response headers (lower-case names; rate-limit headers
+    /// among them), also after a replay.
+    pub headers: BTreeMap<String, String>,
 }
 
 impl Response {
@@ -227,6 +237,10 @@ const KEPT_HEADERS: &[&str] = &[
     "x-ratelimit-remaining",
     "x-ratelimit-reset",
     "x-ratelimit-resource",
+    "x-ratelimit-bucket",
+    "x-ratelimit-reset-after",
+    "x-ratelimit-global",
+    "x-ratelimit-scope",
 ];
 
 fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
@@ -397,6 +411,7 @@ impl HttpClient {
                     link: entry.headers.get("link").cloned(),
                     not_modified: false,
                     replayed: true,
+                    headers: entry.headers.clone(),
                 })
             }
             Source::Live {
@@ -573,6 +588,10 @@ impl HttpClient {
                 req = match self.opts.auth {
                     TokenAuth::Bearer => req.bearer_auth(t.expose()),
                     TokenAuth::Header(name) => req.header(name, t.expose()),
+                    TokenAuth::Scheme(scheme) => req.header(
+                        reqwest::header::AUTHORIZATION,
+                        format!("{scheme} {}", t.expose()),
+                    ),
                 };
             }
             if let Some(c) = &cached {
@@ -609,7 +628,9 @@ impl HttpClient {
             };
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
-            self.note_rate_limit(token, &headers);
+            if self.opts.token_rate_limit {
+                self.note_rate_limit(token, &headers);
+            }
             metrics::counter!("bdc_http_requests_total", "collector" => self.opts.collector.clone(), "status" => status.to_string())
                 .increment(1);
             if status != 304 {
@@ -633,6 +654,7 @@ impl HttpClient {
                     link: c.link,
                     not_modified: true,
                     replayed: false,
+                    headers: kept_headers(&headers),
                 });
             }
 
@@ -689,6 +711,7 @@ impl HttpClient {
                     link,
                     not_modified: false,
                     replayed: false,
+                    headers: kept_headers(&headers),
                 });
             }
 
@@ -696,7 +719,18 @@ impl HttpClient {
             let text = resp.text().await.unwrap_or_default();
             let detail: String = text.chars().take(300).collect();
             let remaining = header_u64(&headers, "x-ratelimit-remaining");
-            let retry_after = header_u64(&headers, "retry-after").map(Duration::from_secs);
+            // Seconds, possibly fractional (Discord); a 429 without the
+            // header may carry `{"retry_after": <seconds>}` in its body.
+            let retry_after = header_str(&headers, "retry-after")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .or_else(|| {
+                    (status == 429)
+                        .then(|| serde_json::from_str::<serde_json::Value>(&text).ok())
+                        .flatten()
+                        .and_then(|v| v.get("retry_after").and_then(serde_json::Value::as_f64))
+                })
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64);
             let secondary = text.to_ascii_lowercase().contains("secondary rate limit");
             let status_err = |rate_limited: bool| HttpError::Status {
                 source: HttpStatusError {

@@ -438,3 +438,58 @@ fn github_options_from_config() {
     );
     assert_eq!(c.url("https://x.invalid/y").unwrap(), "https://x.invalid/y");
 }
+
+#[tokio::test]
+async fn scheme_auth_and_fractional_retry_after() {
+    let server = MockServer::start().await;
+    // A 429 with only the body's `retry_after` (Discord), then one with a
+    // fractional `Retry-After` header, then the answer with bucket headers.
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bot s3cret"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_json(serde_json::json!({"retry_after": 0.25, "global": true})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bot s3cret"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1.5"))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bot s3cret"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-RateLimit-Bucket", "abc")
+                .insert_header("X-RateLimit-Remaining", "0")
+                .insert_header("X-RateLimit-Reset", "1470173023.123")
+                .insert_header("X-RateLimit-Reset-After", "0.5")
+                .set_body_string("[]"),
+        )
+        .with_priority(3)
+        .mount(&server)
+        .await;
+    let mut o = ClientOptions::new("test", Url::parse(&server.uri()).unwrap());
+    o.tokens = vec![Secret::new("s3cret")];
+    o.auth = bdc_http::TokenAuth::Scheme("Bot");
+    o.token_rate_limit = false;
+    let clock = clock();
+    let c = HttpClient::new(o).unwrap().with_clock(clock.clone());
+    let r = c.get("/x").await.unwrap();
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_millis(250), Duration::from_millis(1500)]
+    );
+    assert_eq!(
+        r.headers.get("x-ratelimit-bucket").map(String::as_str),
+        Some("abc")
+    );
+    // Per-token limits are off: Remaining 0 does not pause the next call.
+    c.get("/x").await.unwrap();
+    assert_eq!(clock.sleeps().len(), 2);
+}

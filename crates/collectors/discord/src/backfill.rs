@@ -26,6 +26,7 @@
 //! `files_cut`, `files_invalid`, `messages`, `inserted`, `updated`,
 //! `unchanged`, `malformed`, `would_import` (dry run).
 
+use std::collections::BTreeSet;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,12 @@ pub struct BackfillArgs {
     /// List the files that would be imported (stdout); write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not write the Markdown export (DISCORD_CONTEXT_REPO_PATH).
+    #[arg(long)]
+    pub skip_markdown_export: bool,
+    /// Commit the Markdown export but do not push it.
+    #[arg(long)]
+    pub skip_remote_push: bool,
 }
 
 impl BackfillArgs {
@@ -82,6 +89,9 @@ pub struct Totals {
     pub malformed: u64,
     pub would_import: u64,
     pub stored: BatchCounts,
+    /// (channel id, month) of every stored message: the Markdown files to
+    /// rewrite.
+    pub touched: BTreeSet<(String, String)>,
 }
 
 impl Totals {
@@ -221,6 +231,24 @@ pub async fn collect(ctx: &CollectContext, args: &BackfillArgs) -> Result<Totals
         malformed = totals.malformed,
         "discord-backfill run finished"
     );
+    if !args.dry_run && !args.skip_markdown_export {
+        match &ctx.config.discord.context_repo_path {
+            Some(repo) => {
+                crate::markdown::export(
+                    &ctx.storage,
+                    repo,
+                    &totals.touched,
+                    !args.skip_remote_push,
+                )
+                .await?;
+            }
+            None if !totals.touched.is_empty() => tracing::info!(
+                collector = NAME,
+                "DISCORD_CONTEXT_REPO_PATH is not set; Markdown export skipped"
+            ),
+            None => {}
+        }
+    }
     Ok(totals)
 }
 
@@ -302,6 +330,9 @@ pub async fn import_file(
             Item::Header(g, c) => header = Some((g, c)),
             Item::Batch(b) => {
                 messages += b.len() as u64;
+                for m in &b {
+                    totals.touched.insert((m.channel_id.clone(), m.month()));
+                }
                 if let (Some(prev), Some((g, c))) = (held.replace(b), &header) {
                     let n =
                         store::store_batch(&ctx.storage, g, c, &prev, "export", &ctx.run_id, None)

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use bdc_core::{BoxError, Categorized, FailureCategory};
+use bdc_http::HttpError;
 use bdc_storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,12 +33,42 @@ pub enum DiscordError {
 
     #[error("the export reader thread failed: {0}")]
     Join(String),
+
+    /// Missing configuration (no bot token, no guild id, …).
+    #[error("discord configuration: {0}")]
+    Config(String),
+
+    #[error("{what}: {source}")]
+    Http {
+        what: String,
+        #[source]
+        source: HttpError,
+    },
+
+    /// An API answer that is not the documented JSON.
+    #[error("Discord API {route}: unexpected answer ({url}): {source}")]
+    Json {
+        route: String,
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The Markdown export or its git commit / push.
+    #[error("discord markdown export {path}: {action}: {message}", path = path.display())]
+    Export {
+        path: PathBuf,
+        action: String,
+        message: String,
+    },
 }
 
 impl DiscordError {
     fn category_override(&self) -> Option<FailureCategory> {
         match self {
-            DiscordError::Args { .. } => Some(FailureCategory::Config),
+            DiscordError::Args { .. } | DiscordError::Config(_) => Some(FailureCategory::Config),
+            DiscordError::Http { source, .. } => Some(source.category()),
+            DiscordError::Json { .. } => Some(FailureCategory::Parse),
             DiscordError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 Some(FailureCategory::NotFound)
             }
@@ -59,4 +90,9 @@ impl DiscordError {
 
 pub(crate) fn storage_err(what: &'static str) -> impl FnOnce(StorageError) -> DiscordError {
     move |source| DiscordError::Storage { what, source }
+}
+
+pub(crate) fn http(what: impl Into<String>) -> impl FnOnce(HttpError) -> DiscordError {
+    let what = what.into();
+    move |source| DiscordError::Http { what, source }
 }

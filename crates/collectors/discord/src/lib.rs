@@ -1,5 +1,12 @@
 //! Discord collectors.
 //!
+//! * `discord` ([`live`], alias `run_discord_activity_tracker`): the
+//!   Discord REST API v10 with a bot token (`DISCORD_BOT_TOKEN`, a secret:
+//!   never logged, archived or recorded), guild channels, active and
+//!   archived threads, messages paged with `after`/`before` snowflakes,
+//!   per-route rate-limit buckets and `429`s ([`api`]), raw archive under
+//!   `WORKSPACE_DIR/raw/discord` replayed by `--from-archive`, Markdown
+//!   export to `DISCORD_CONTEXT_REPO_PATH` ([`markdown`]);
 //! * `discord-backfill` ([`backfill`], alias
 //!   `backfill_discord_activity_tracker`): DiscordChatExporter JSON exports.
 //!
@@ -14,13 +21,17 @@ use async_trait::async_trait;
 use bdc_collector::{CollectContext, Collector};
 use bdc_core::{BoxError, TrackerResult};
 
+pub mod api;
 pub mod backfill;
 mod error;
 pub mod export;
+pub mod live;
+pub mod markdown;
 pub mod store;
 
 pub use backfill::BackfillArgs;
 pub use error::DiscordError;
+pub use live::{DiscordCollector, LiveArgs};
 pub use store::{SCHEMA, SOURCE_SYSTEM};
 
 /// The `discord-backfill` collector.

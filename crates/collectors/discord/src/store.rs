@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use bdc_core::ActivityRecord;
 use bdc_storage::activity::{UpsertCounts, upsert_in_tx};
+use bdc_storage::checkpoints::CheckpointWrite;
 use bdc_storage::{MigrationFile, QueryContext, SchemaPart, Storage, StorageError, now, on_pool};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -136,6 +137,25 @@ pub async fn store_batch(
     source: &str,
     run_id: &str,
     file: Option<&FileRecord>,
+) -> Result<BatchCounts, StorageError> {
+    store_page(
+        storage, guild, channel, messages, source, run_id, file, None,
+    )
+    .await
+}
+
+/// [`store_batch`] that also moves `checkpoint` in the same transaction
+/// (one page of the live collector).
+#[allow(clippy::too_many_arguments)]
+pub async fn store_page(
+    storage: &Storage,
+    guild: &Guild,
+    channel: &Channel,
+    messages: &[DcMessage],
+    source: &str,
+    run_id: &str,
+    file: Option<&FileRecord>,
+    checkpoint: Option<&CheckpointWrite<'_>>,
 ) -> Result<BatchCounts, StorageError> {
     let mut unique: BTreeMap<&str, &DcMessage> = BTreeMap::new();
     for m in messages {
@@ -281,7 +301,7 @@ pub async fn store_batch(
         .filter_map(|(id, _)| by_id.get(id.as_str()))
         .filter_map(|m| activity_record(guild, channel, m))
         .collect();
-    counts.activity = upsert_in_tx(&mut tx, &records, Some(run_id), None).await?;
+    counts.activity = upsert_in_tx(&mut tx, &records, Some(run_id), checkpoint).await?;
     tx.commit().await?;
     Ok(counts)
 }
@@ -434,5 +454,111 @@ pub async fn profiles(storage: &Storage) -> Result<Vec<Profile>, StorageError> {
             nickname,
             is_bot,
         })
+        .collect())
+}
+
+/// The newest stored message id of a channel (snowflake order).
+pub async fn newest_id(
+    storage: &Storage,
+    channel_id: &str,
+) -> Result<Option<String>, StorageError> {
+    let row: Option<(String,)> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT id FROM dc_messages WHERE channel_id = $1 ORDER BY LENGTH(id) DESC, id DESC LIMIT 1",
+    )
+    .bind(channel_id)
+    .fetch_optional(p)
+    .await
+    .ctx("reading the newest discord message"))?;
+    Ok(row.map(|(id,)| id))
+}
+
+/// Names of a stored channel: (guild id, guild name, channel name).
+pub async fn channel_names(
+    storage: &Storage,
+    channel_id: &str,
+) -> Result<Option<(String, Option<String>, String)>, StorageError> {
+    on_pool!(storage, p => sqlx::query_as::<_, (String, Option<String>, String)>(
+        "SELECT c.guild_id, g.name, c.name FROM dc_channels c
+         LEFT JOIN dc_guilds g ON g.id = c.guild_id WHERE c.id = $1",
+    )
+    .bind(channel_id)
+    .fetch_optional(p)
+    .await
+    .ctx("reading a discord channel"))
+}
+
+/// One message of a month file of the Markdown export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthMessage {
+    pub id: String,
+    pub author_id: String,
+    pub author_name: Option<String>,
+    pub author_nickname: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub content: String,
+    pub reply_to_id: Option<String>,
+    /// JSON text of the attachments (`[{"id", "url", "fileName", …}]`).
+    pub attachments: String,
+    pub deleted: bool,
+}
+
+/// The messages of `channel_id` in `month` (`YYYY-MM`), in time order.
+pub async fn month_messages(
+    storage: &Storage,
+    channel_id: &str,
+    month: &str,
+) -> Result<Vec<MonthMessage>, StorageError> {
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        String,
+        Option<String>,
+        String,
+        bool,
+    );
+    let rows: Vec<Row> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT m.id, m.author_id, u.name, u.nickname, m.created_at, m.edited_at, m.content,
+                m.reply_to_id, m.attachments, m.deleted
+         FROM dc_messages m LEFT JOIN dc_users u ON u.id = m.author_id
+         WHERE m.channel_id = $1 AND m.month = $2
+         ORDER BY m.created_at, LENGTH(m.id), m.id",
+    )
+    .bind(channel_id)
+    .bind(month)
+    .fetch_all(p)
+    .await
+    .ctx("reading a discord month"))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                id,
+                author_id,
+                author_name,
+                author_nickname,
+                created_at,
+                edited_at,
+                content,
+                reply_to_id,
+                attachments,
+                deleted,
+            )| MonthMessage {
+                id,
+                author_id,
+                author_name,
+                author_nickname,
+                created_at,
+                edited_at,
+                content,
+                reply_to_id,
+                attachments,
+                deleted,
+            },
+        )
         .collect())
 }
