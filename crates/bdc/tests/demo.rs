@@ -90,11 +90,11 @@ async fn demo_group_runs_on_its_own(kind: Kind) {
         .clone();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let tasks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("demo ")).collect();
-    assert_eq!(tasks.len(), 14, "{stdout}");
+    assert_eq!(tasks.len(), 15, "{stdout}");
     for t in &tasks {
         assert_eq!(t.split_whitespace().nth(2), Some("ok"), "{stdout}");
     }
-    assert!(stdout.contains("14 task(s) ran, 0 failed"), "{stdout}");
+    assert!(stdout.contains("15 task(s) ran, 0 failed"), "{stdout}");
     for (task, count) in [
         ("run_boost_github_activity_tracker", "inserted=19"),
         ("collect_boost_libraries", "libraries=5"),
@@ -107,6 +107,7 @@ async fn demo_group_runs_on_its_own(kind: Kind) {
         ("run_cppa_slack_tracker", "inserted=8"),
         ("run_cppa_user_tracker", "identities="),
         ("run_boost_library_usage_dashboard", "site_pages=5"),
+        ("run_cppa_pinecone_sync", "documents="),
     ] {
         let line = tasks.iter().find(|l| l.contains(task)).unwrap();
         assert!(line.contains(count), "{line}");

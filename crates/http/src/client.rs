@@ -250,7 +250,7 @@ fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The [`KEPT_HEADERS`] present in `h`, for the archive.
-fn kept_headers(h: &HeaderMap) -> BTreeMap<String, String> {
+pub(crate) fn kept_headers(h: &HeaderMap) -> BTreeMap<String, String> {
     KEPT_HEADERS
         .iter()
         .filter_map(|name| header_str(h, name).map(|v| ((*name).to_owned(), v)))

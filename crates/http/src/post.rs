@@ -68,6 +68,7 @@ impl HttpClient {
                     link: None,
                     not_modified: false,
                     replayed: true,
+                    headers: entry.headers.clone(),
                 });
             }
         };
@@ -87,6 +88,10 @@ impl HttpClient {
                 req = match self.opts.auth {
                     TokenAuth::Bearer => req.bearer_auth(t.expose()),
                     TokenAuth::Header(name) => req.header(name, t.expose()),
+                    TokenAuth::Scheme(scheme) => req.header(
+                        reqwest::header::AUTHORIZATION,
+                        format!("{scheme} {}", t.expose()),
+                    ),
                 };
             }
             let (status, retry_after, reason) = match req.send().await {
@@ -95,6 +100,7 @@ impl HttpClient {
                     metrics::counter!("bdc_http_requests_total", "collector" => self.opts.collector.clone(), "status" => status.to_string())
                         .increment(1);
                     self.bump(|s| s.rate_limit_points += 1);
+                    let kept = crate::client::kept_headers(resp.headers());
                     let retry_after = resp
                         .headers()
                         .get("retry-after")
@@ -125,6 +131,7 @@ impl HttpClient {
                             link: None,
                             not_modified: false,
                             replayed: false,
+                            headers: kept,
                         });
                     }
                     let text = resp.text().await.unwrap_or_default();
