@@ -2,8 +2,9 @@
 //! `mailing_list`, tasks with no `args`) runs unchanged under `--strict`
 //! against local stand-ins of GitHub, the Slack Web API and the Boost list
 //! server, on SQLite and PostgreSQL. Every collector with no arguments does
-//! what the original's command does. The production template's weekly and
-//! monthly groups (`config/boost_collector_schedule.yaml.example`) too.
+//! what the original's command does. The production template's daily
+//! (GitHub, clang, WG21, mailing list, Slack, Discord), weekly and monthly
+//! groups (`config/boost_collector_schedule.yaml.example`) too.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,11 @@ fn gz(bytes: &[u8]) -> Vec<u8> {
 }
 
 async fn stand_ins() -> MockServer {
+    stand_ins_expecting(&["boost", "boost-users", "boost-announce"]).await
+}
+
+/// The stand-ins; the HyperKitty lists in `lists` must be asked for.
+async fn stand_ins_expecting(lists: &[&str]) -> MockServer {
     let server = MockServer::start().await;
     // GitHub: the boostorg organisation (the original's default), empty here.
     Mock::given(method("GET"))
@@ -58,7 +64,7 @@ async fn stand_ins() -> MockServer {
                 addr.replace('.', "\\.")
             )))
             .respond_with(ResponseTemplate::new(200).set_body_bytes(gz(mbox.as_bytes())))
-            .expect(1..)
+            .expect(if lists.contains(&list) { 1.. } else { 0.. })
             .mount(&server)
             .await;
     }
@@ -230,4 +236,125 @@ async fn production_weekly_and_monthly_groups_run_under_strict(kind: Kind) {
         assert!(o.contains(task) && o.contains(" ok "), "{o}");
         assert!(o.contains("1 task(s) ran, 0 failed"), "{o}");
     }
+}
+
+// The production template's daily group (`daily_collectors`: github
+// activity, clang, WG21, the mailing list, Slack and Discord), every task as
+// written (only the mailing list's `--archive-url`, which names the real
+// server, is pointed at the stand-in), under `--strict`, against stand-ins
+// of GitHub, the WG21 index, HyperKitty, the Slack Web API and the Discord
+// REST API.
+both!(production_daily_group_runs_under_strict);
+async fn production_daily_group_runs_under_strict(kind: Kind) {
+    let server = stand_ins_expecting(&["boost"]).await;
+    let uri = server.uri();
+    // GitHub: llvm/llvm-project for clang-github, empty.
+    Mock::given(method("GET"))
+        .and(path("/repos/llvm/llvm-project"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": 1, "full_name": "llvm/llvm-project", "name": "llvm-project",
+            "owner": {"login": "llvm", "id": 2}, "private": false, "fork": false,
+            "default_branch": "main", "stargazers_count": 1, "language": "C++",
+            "created_at": "2016-12-01T00:00:00Z", "pushed_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z", "html_url": "https://github.com/llvm/llvm-project"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/repos/llvm/llvm-project/.+"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    // The boost list on HyperKitty (the template names boost@lists.boost.org).
+    // WG21: the bundled index.
+    let index =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/wg21/index.json"))
+            .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/wg21/index.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(index))
+        .mount(&server)
+        .await;
+    // Discord: a guild with no channels.
+    Mock::given(method("GET"))
+        .and(path("/discord/guilds/1214000000000000001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"id": "1214000000000000001", "name": "Boost", "icon": null}),
+        ))
+        .expect(1..)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/discord/guilds/1214000000000000001/channels"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/discord/guilds/1214000000000000001/threads/active"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"threads": [], "members": []})),
+        )
+        .mount(&server)
+        .await;
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config/boost_collector_schedule.yaml.example"),
+    )
+    .unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let schedule = ws.path().join("schedule.yaml");
+    std::fs::write(
+        &schedule,
+        template.replace(
+            "https://lists.boost.org/archives",
+            &format!("{uri}/archives"),
+        ),
+    )
+    .unwrap();
+    let db = TestDb::new(kind).await;
+    let (db_url, ws_path) = (db.url().to_owned(), ws.path().to_path_buf());
+    let schedule = schedule.display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let db = db_url.as_str();
+        if kind == Kind::Postgres {
+            bdc(db, &ws_path, &uri).arg("migrate").assert().success();
+        }
+        let o = bdc(db, &ws_path, &uri)
+            .env("BDC_WG21_INDEX_URL", format!("{uri}/wg21/index.json"))
+            .env("DISCORD_API_URL", format!("{uri}/discord"))
+            .env("DISCORD_BOT_TOKEN", "discord-test-token")
+            .env("DISCORD_GUILD_ID", "1214000000000000001")
+            .args([
+                "run-scheduled",
+                "--strict",
+                "--schedule",
+                &schedule,
+                "--group",
+                "daily_collectors",
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    })
+    .await
+    .unwrap();
+    for task in [
+        "run_boost_github_activity_tracker",
+        "run_clang_github_tracker",
+        "run_wg21_paper_tracker",
+        "run_boost_mailing_list_tracker",
+        "run_cppa_slack_tracker",
+        "run_discord_activity_tracker",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(task))
+            .unwrap_or_else(|| panic!("{task} missing: {out}"));
+        assert!(line.contains(" ok "), "{line}\n{out}");
+    }
+    assert!(out.contains("6 task(s) ran, 0 failed"), "{out}");
+    assert!(!out.contains("discord-test-token"), "{out}");
 }
