@@ -433,6 +433,12 @@ async fn serve_answers_health(kind: Kind) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let env = Env::new(kind).await;
     env.stdout(&["run", "wg21-papers", "--index", &example_index()]);
+    // A collector run ends with its index sync: searchable at once.
+    let found = env.stdout(&["search", "prvalues member access", "--format", "json"]);
+    assert!(
+        found.contains("Class member access with prvalues"),
+        "{found}"
+    );
     // People for the person page: the demo mbox's senders, merged.
     let mbox = repo_root().join("examples/mailing-list/boost-demo.mbox");
     env.stdout(&[

@@ -163,10 +163,12 @@ impl SearchIndex {
 
     /// A writer for one sync (one per process: tantivy locks the index).
     pub fn writer(&self) -> Result<Writer<'_>, SearchError> {
-        let w = self
-            .index
-            .writer(WRITER_HEAP)
-            .map_err(|e| tv(e, &self.dir, "opening the writer (another sync running?)"))?;
+        let w = self.index.writer(WRITER_HEAP).map_err(|e| match e {
+            tantivy::TantivyError::LockFailure(..) => SearchError::Busy {
+                dir: self.dir.clone(),
+            },
+            e => tv(e, &self.dir, "opening the writer"),
+        })?;
         Ok(Writer {
             index: self,
             writer: w,
@@ -356,10 +358,16 @@ impl SearchIndex {
                 snippet_html,
                 snippet: plain,
             });
-            if out.len() >= limit {
-                break;
-            }
         }
+        // Equal scores: newer first, then by id (stable across segment
+        // layouts, so a rebuilt index ranks the same).
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| b.at.cmp(&a.at))
+                .then_with(|| a.doc_id.cmp(&b.doc_id))
+        });
+        out.truncate(limit);
         Ok(out)
     }
 }

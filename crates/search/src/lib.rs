@@ -74,6 +74,10 @@ pub enum SearchError {
         detail: String,
     },
 
+    /// Another process holds the index writer (a sync is running).
+    #[error("search index {dir}: another sync holds the index writer", dir = dir.display())]
+    Busy { dir: PathBuf },
+
     #[error(transparent)]
     Storage(#[from] bdc_storage::StorageError),
 
@@ -85,7 +89,9 @@ impl SearchError {
     pub fn into_box(self) -> BoxError {
         let category = match &self {
             SearchError::Args { .. } => Some(FailureCategory::Config),
-            SearchError::Index { .. } | SearchError::Io { .. } => Some(FailureCategory::Unknown),
+            SearchError::Index { .. } | SearchError::Io { .. } | SearchError::Busy { .. } => {
+                Some(FailureCategory::Unknown)
+            }
             SearchError::Source { .. } => Some(FailureCategory::Parse),
             SearchError::Pinecone(bdc_pinecone::PineconeError::Http(h)) => Some(h.category()),
             SearchError::Pinecone(_) => Some(FailureCategory::Config),
@@ -193,6 +199,75 @@ pub fn options(args: &SyncArgs) -> Result<SyncOptions, SearchError> {
     })
 }
 
+/// Whether collector runs keep the index current (`BDC_SEARCH_INDEX_ON_RUN`,
+/// default true; `false` leaves it to the scheduled `search-index-sync`).
+pub const ON_RUN_ENV: &str = "BDC_SEARCH_INDEX_ON_RUN";
+
+/// The app types a collector's data lands in (its activity records, plus
+/// the long texts it owns).
+pub fn app_types_of(collector: &str) -> Vec<String> {
+    let own = match collector {
+        "library-docs" => Some("library-docs"),
+        "youtube-transcripts" => Some("youtube"),
+        "discord" | "discord-backfill" => Some("discord"),
+        _ => None,
+    };
+    std::iter::once("activity")
+        .chain(own)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A collector's `sync_index` step: after a successful run, sync the app
+/// types its data lands in (and Pinecone when configured, so the cursors
+/// stay shared), unless its arguments hold `--skip-index` or
+/// `BDC_SEARCH_INDEX_ON_RUN=false`. When another process holds the index
+/// writer, nothing is done (the scheduled sync, or the next run, catches
+/// up). Returns the documents written or deleted.
+pub async fn sync_after_run(ctx: &CollectContext, collector: &str) -> Result<u64, SearchError> {
+    let off = std::env::var(ON_RUN_ENV)
+        .map(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "false" | "0" | "no" | "off"
+            )
+        })
+        .unwrap_or(false);
+    if off || ctx.args.iter().any(|a| a == "--skip-index") {
+        return Ok(0);
+    }
+    let mut args = SyncArgs::parse_args(&[])?;
+    args.app_type = app_types_of(collector);
+    let opts = with_pinecone(ctx, &args)?;
+    match sync::sync(&ctx.storage, &ctx.config.workspace_dir, &opts).await {
+        Ok(c) => Ok(c.documents + c.deleted),
+        Err(SearchError::Busy { dir }) => {
+            tracing::info!(dir = %dir.display(), "search index busy (another sync running); left to the next sync");
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sync options with the Pinecone sink when configured (and not skipped).
+fn with_pinecone(ctx: &CollectContext, args: &SyncArgs) -> Result<SyncOptions, SearchError> {
+    let mut opts = options(args)?;
+    if args.skip_pinecone {
+        return Ok(opts);
+    }
+    let instance = args.pinecone_instance.parse::<bdc_pinecone::Instance>()?;
+    if let Some(settings) = bdc_pinecone::PineconeSettings::from_env(instance)? {
+        let index_name = settings.index_name.clone();
+        let client = bdc_pinecone::PineconeClient::new(settings)?;
+        opts.pinecone = Some(PineconeSink {
+            client,
+            failures: bdc_pinecone::FailureStore::new(ctx.storage.clone(), index_name),
+            namespace: args.namespace.clone(),
+        });
+    }
+    Ok(opts)
+}
+
 /// The `search-index-sync` collector.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SearchIndexSyncCollector;
@@ -215,25 +290,7 @@ impl Collector for SearchIndexSyncCollector {
 
     async fn collect(&self, ctx: &CollectContext) -> Result<TrackerResult, BoxError> {
         let args = SyncArgs::parse_args(&ctx.args).map_err(SearchError::into_box)?;
-        let mut opts = options(&args).map_err(SearchError::into_box)?;
-        if !args.skip_pinecone {
-            let instance = args
-                .pinecone_instance
-                .parse::<bdc_pinecone::Instance>()
-                .map_err(|e| SearchError::from(e).into_box())?;
-            if let Some(settings) = bdc_pinecone::PineconeSettings::from_env(instance)
-                .map_err(|e| SearchError::from(e).into_box())?
-            {
-                let index_name = settings.index_name.clone();
-                let client = bdc_pinecone::PineconeClient::new(settings)
-                    .map_err(|e| SearchError::from(e).into_box())?;
-                opts.pinecone = Some(PineconeSink {
-                    client,
-                    failures: bdc_pinecone::FailureStore::new(ctx.storage.clone(), index_name),
-                    namespace: args.namespace.clone(),
-                });
-            }
-        }
+        let opts = with_pinecone(ctx, &args).map_err(SearchError::into_box)?;
         let c = sync::sync(&ctx.storage, &ctx.config.workspace_dir, &opts)
             .await
             .map_err(SearchError::into_box)?;
