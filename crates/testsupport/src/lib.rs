@@ -152,12 +152,17 @@ pub fn mysql_admin_url() -> String {
 pub struct MySqlTestDb {
     url: String,
     name: String,
+    admin: String,
 }
 
 impl MySqlTestDb {
     pub async fn new() -> Option<MySqlTestDb> {
+        Self::on(mysql_admin_url()).await
+    }
+
+    /// A throwaway database on the server of `admin` (a `mysql://` URL).
+    pub async fn on(admin: String) -> Option<MySqlTestDb> {
         use sqlx::mysql::MySqlConnectOptions;
-        let admin = mysql_admin_url();
         let opts = MySqlConnectOptions::from_str(&admin)
             .unwrap_or_else(|e| panic!("BDC_TEST_MYSQL_URL {admin:?} is invalid: {e}"));
         let mut conn = match opts.connect().await {
@@ -183,7 +188,7 @@ impl MySqlTestDb {
         .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
         let _ = conn.close().await;
         let url = format!("{}/{name}", admin.trim_end_matches('/'));
-        Some(MySqlTestDb { url, name })
+        Some(MySqlTestDb { url, name, admin })
     }
 
     pub fn url(&self) -> &str {
@@ -198,6 +203,7 @@ impl MySqlTestDb {
 impl Drop for MySqlTestDb {
     fn drop(&mut self) {
         let name = std::mem::take(&mut self.name);
+        let admin = std::mem::take(&mut self.admin);
         std::thread::scope(|s| {
             s.spawn(|| {
                 let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -208,7 +214,7 @@ impl Drop for MySqlTestDb {
                 };
                 rt.block_on(async {
                     use sqlx::mysql::MySqlConnectOptions;
-                    let Ok(opts) = MySqlConnectOptions::from_str(&mysql_admin_url()) else {
+                    let Ok(opts) = MySqlConnectOptions::from_str(&admin) else {
                         return;
                     };
                     if let Ok(mut conn) = opts.connect().await {
