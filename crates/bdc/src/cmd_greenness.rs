@@ -160,8 +160,20 @@ fn owner(kind: &str) -> String {
 
 pub async fn run(config: &Config, args: GreennessArgs) -> Result<ExitCode> {
     let storage = crate::commands::connect_ready(config).await?;
-    let store = SqlStore::new(storage.clone());
+    // BDC_GREENNESS_DATABASE_URL=mysql://… puts the greenness tables in
+    // MySQL/MariaDB; unset (or any other URL) keeps them in DATABASE_URL.
+    let greenness_url = std::env::var("BDC_GREENNESS_DATABASE_URL").ok();
+    let store: SqlStore =
+        bdc_greenness::service::open_store(storage.clone(), greenness_url.as_deref())
+            .await
+            .context("opening the greenness store (BDC_GREENNESS_DATABASE_URL)")?;
     let gate = Gate { store: &store };
+    let pipeline = |_storage: bdc_storage::Storage,
+                    cfg: Arc<GreennessConfig>,
+                    dir: &std::path::Path,
+                    owner: &str| {
+        bdc_greenness::service::pipeline_on(store.clone(), cfg, dir, owner)
+    };
     let code = match args.command {
         GreennessCommand::Ingest(a) => {
             let cfg = load_config(a.config.config)?;

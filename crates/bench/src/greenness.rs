@@ -402,6 +402,9 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
         rows.extend(graph(quick).await?);
     }
     rows.extend(ingest_rpc(kind, quick).await?);
+    if kind == Kind::Sqlite {
+        rows.extend(mysql_overhead(quick).await?);
+    }
 
     // Overhead per commit (5 projects, one touched per commit).
     let n = if quick { 100 } else { 1000 };
@@ -491,4 +494,70 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
         unit: "%",
     });
     Ok(rows)
+}
+
+/// Pipeline overhead per commit with the greenness tables in MariaDB/MySQL
+/// (`BDC_BENCH_MYSQL_URL`, default `mysql://root@127.0.0.1:3306`; a
+/// throwaway database is created and dropped). Skipped with a note when
+/// the server is unreachable.
+async fn mysql_overhead(quick: bool) -> Result<Vec<Row>> {
+    let admin = std::env::var("BDC_BENCH_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let Some(my_db) = bdc_testsupport::MySqlTestDb::on(admin).await else {
+        return Ok(Vec::new());
+    };
+    let my = bdc_greenness::store::mysql::MySqlStore::connect(my_db.url()).await?;
+    my.migrate().await?;
+    let main = TestDb::new(Kind::Sqlite).await;
+    let storage = Storage::connect(main.url(), &ConnectOptions::default()).await?;
+    let scm = Arc::new(LinearScm::default());
+    let p = Pipeline {
+        store: Arc::new(SqlStore::with_mysql(storage, my)),
+        scm: scm.clone(),
+        runner: Arc::new(NoopRunner::default()),
+        hooks: Arc::new(NoHooks),
+        config: Arc::new(config(5)),
+        policy: RetryPolicy::default(),
+        clock: Arc::new(SystemClock),
+        owner: "bench".into(),
+    };
+    p.ensure_queues().await?;
+    let n = if quick { 100 } else { 1000 };
+    let mut lat = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        if let Ok(mut paths) = scm.paths.lock() {
+            paths.push(vec![format!("libs/p{:02}/f{i}.c", i % 5)]);
+        }
+        let t = Instant::now();
+        p.ingest("bench").await?;
+        p.drain().await?;
+        lat.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    lat.sort();
+    let backend = "mariadb";
+    Ok(vec![
+        Row {
+            bench: "greenness-overhead p50 (ingest→record)".into(),
+            backend,
+            size: n.to_string(),
+            value: percentile_ms(&lat, 50.0),
+            unit: "ms",
+        },
+        Row {
+            bench: "greenness-overhead p95 (ingest→record)".into(),
+            backend,
+            size: n.to_string(),
+            value: percentile_ms(&lat, 95.0),
+            unit: "ms",
+        },
+        Row {
+            bench: "greenness-overhead sustained".into(),
+            backend,
+            size: n.to_string(),
+            value: n as f64 / total.as_secs_f64().max(1e-9) * 60.0,
+            unit: "commits/min",
+        },
+    ])
 }

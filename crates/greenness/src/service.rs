@@ -24,9 +24,36 @@ pub fn pipeline(
     workspace_dir: &Path,
     owner: &str,
 ) -> Pipeline {
+    pipeline_on(SqlStore::new(storage), config, workspace_dir, owner)
+}
+
+/// Open the greenness store: on `storage` (the main database), or on
+/// MySQL/MariaDB when `greenness_url` (`BDC_GREENNESS_DATABASE_URL`) is a
+/// `mysql://` URL, migrating its tables first.
+pub async fn open_store(
+    storage: Storage,
+    greenness_url: Option<&str>,
+) -> Result<SqlStore, StoreError> {
+    match greenness_url {
+        Some(url) if crate::store::mysql::is_mysql_url(url) => {
+            let my = crate::store::mysql::MySqlStore::connect(url).await?;
+            my.migrate().await?;
+            Ok(SqlStore::with_mysql(storage, my))
+        }
+        _ => Ok(SqlStore::new(storage)),
+    }
+}
+
+/// [`pipeline`] over an already opened store (see [`open_store`]).
+pub fn pipeline_on(
+    store: SqlStore,
+    config: Arc<GreennessConfig>,
+    workspace_dir: &Path,
+    owner: &str,
+) -> Pipeline {
     let base = workspace_dir.join("greenness");
     Pipeline {
-        store: Arc::new(SqlStore::new(storage)),
+        store: Arc::new(store),
         scm: Arc::new(GitScm::new(base.clone(), &config)),
         runner: Arc::new(CommandRunner {
             config: Arc::clone(&config),

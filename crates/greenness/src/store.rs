@@ -36,19 +36,22 @@ pub const SCHEMA: SchemaPart = SchemaPart {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pub storage: Storage,
+    /// When set (`BDC_GREENNESS_DATABASE_URL=mysql://…`), every method
+    /// runs on this MySQL/MariaDB store instead of `storage`.
+    pub mysql: Option<mysql::MySqlStore>,
 }
 
-fn corrupt(what: &'static str, detail: String) -> StoreError {
+pub(crate) fn corrupt(what: &'static str, detail: String) -> StoreError {
     StoreError::Corrupt { what, detail }
 }
 
-fn ts(us: i64) -> DateTime<Utc> {
+pub(crate) fn ts(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
-const REQUEST_COLUMNS: &str =
+pub(crate) const REQUEST_COLUMNS: &str =
     "id, queue, seq, head_uri, state, version, data, created_at, updated_at";
-const RECORD_COLUMNS: &str =
+pub(crate) const RECORD_COLUMNS: &str =
     "id, queue, request_id, seq, commit_uri, scope, degree, outcome, evidence, recorded_at";
 
 macro_rules! request_from_row {
@@ -228,13 +231,31 @@ macro_rules! apply_in_tx {
     }};
 }
 
+/// The MySQL/MariaDB implementation (uses the row macros above).
+pub mod mysql;
+
 impl SqlStore {
     pub fn new(storage: Storage) -> SqlStore {
-        SqlStore { storage }
+        SqlStore {
+            storage,
+            mysql: None,
+        }
+    }
+
+    /// A store whose greenness tables live in MySQL/MariaDB (`storage`
+    /// stays the main database of the rest of bdc).
+    pub fn with_mysql(storage: Storage, mysql: mysql::MySqlStore) -> SqlStore {
+        SqlStore {
+            storage,
+            mysql: Some(mysql),
+        }
     }
 
     /// Recent requests of a queue, newest first.
     pub async fn requests(&self, queue: &str, limit: i64) -> Result<Vec<Request>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.requests(queue, limit).await;
+        }
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM greenness_requests WHERE queue = $1 ORDER BY seq DESC LIMIT $2"
         );
@@ -255,6 +276,9 @@ impl SqlStore {
         scope: Option<&Scope>,
         limit: i64,
     ) -> Result<Vec<GreennessRecord>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.history(queue, scope, limit).await;
+        }
         let scope = scope.map(Scope::key);
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM greenness_records WHERE queue = $1 AND ($2 IS NULL OR scope = $2) \
@@ -277,6 +301,9 @@ impl SqlStore {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<GreennessRecord>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.records_after(queue, after_id, limit).await;
+        }
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM greenness_records WHERE queue = $1 AND id > $2 ORDER BY id LIMIT $3"
         );
@@ -297,6 +324,9 @@ impl SqlStore {
         scope: &Scope,
         before_id: i64,
     ) -> Result<Option<GreennessRecord>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.previous_scope_record(queue, scope, before_id).await;
+        }
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM greenness_records WHERE queue = $1 AND scope = $2 AND id < $3 ORDER BY id DESC LIMIT 1"
         );
@@ -311,6 +341,9 @@ impl SqlStore {
 
     /// Whether the queue row exists.
     pub async fn queue_exists(&self, queue: &str) -> Result<bool, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.queue_exists(queue).await;
+        }
         let n = on_pool!(self.storage, p => sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM greenness_queues WHERE name = $1")
             .bind(queue).fetch_one(p).await.ctx("checking a greenness queue")?);
@@ -319,6 +352,9 @@ impl SqlStore {
 
     /// The highest record id of a queue (0 when none).
     pub async fn last_record_id(&self, queue: &str) -> Result<i64, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.last_record_id(queue).await;
+        }
         Ok(
             on_pool!(self.storage, p => sqlx::query_scalar::<_, Option<i64>>(
             "SELECT MAX(id) FROM greenness_records WHERE queue = $1")
@@ -333,6 +369,9 @@ impl SqlStore {
         queue: &str,
         commit_uri: &str,
     ) -> Result<Vec<GreennessRecord>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.commit_records(queue, commit_uri).await;
+        }
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM greenness_records WHERE queue = $1 AND commit_uri = $2 ORDER BY id"
         );
@@ -365,20 +404,24 @@ impl SqlStore {
             "SELECT {REQUEST_COLUMNS} FROM greenness_requests WHERE queue = $1 AND (head_uri = $2 OR ($3 <> '' AND head_uri LIKE $3)) \
              ORDER BY seq DESC LIMIT 200"
         );
-        let rows: Vec<Request> = on_pool!(self.storage, p => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(queue)
-                .bind(commit)
-                .bind(&pattern)
-                .fetch_all(p)
-                .await
-                .ctx("finding a greenness request")?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
-                out.push(request_from_row!(row));
-            }
-            out
-        });
+        let rows: Vec<Request> = if let Some(m) = &self.mysql {
+            m.find_candidates(queue, commit, &pattern).await?
+        } else {
+            on_pool!(self.storage, p => {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(queue)
+                    .bind(commit)
+                    .bind(&pattern)
+                    .fetch_all(p)
+                    .await
+                    .ctx("finding a greenness request")?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push(request_from_row!(row));
+                }
+                out
+            })
+        };
         // An exact URI wins; a sha must be a prefix of the URI's last
         // segment (the commit), never of the remote, repo or ref name.
         if let Some(exact) = rows.iter().find(|r| r.commit_uri == commit) {
@@ -415,6 +458,9 @@ impl SqlStore {
         &self,
         queue: &str,
     ) -> Result<Vec<(i64, String, String, i64, String)>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.dead_letters(queue).await;
+        }
         Ok(on_pool!(self.storage, p => {
             let rows = sqlx::query("SELECT message_id, request_id, stage, attempts, error FROM greenness_dead_letters WHERE queue = $1 ORDER BY id")
                 .bind(queue).fetch_all(p).await.ctx("listing dead letters")?;
@@ -434,6 +480,9 @@ impl SqlStore {
 
     /// Queue names known to the database.
     pub async fn queue_names(&self) -> Result<Vec<String>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.queue_names().await;
+        }
         Ok(
             on_pool!(self.storage, p => sqlx::query_scalar::<_, String>("SELECT name FROM greenness_queues ORDER BY name")
             .fetch_all(p).await.ctx("listing greenness queues")?),
@@ -444,6 +493,9 @@ impl SqlStore {
 #[async_trait]
 impl Counter for SqlStore {
     async fn next(&self, queue: &str) -> Result<i64, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.next(queue).await;
+        }
         let mut tx = self.storage.begin().await?;
         let v = on_tx!(&mut tx, t => sqlx::query_scalar::<_, i64>(
             "INSERT INTO greenness_counters (queue, value) VALUES ($1, 1) ON CONFLICT (queue) \
@@ -457,6 +509,9 @@ impl Counter for SqlStore {
 #[async_trait]
 impl PipelineStore for SqlStore {
     async fn ensure_queue(&self, name: &str, repo: &str, ref_name: &str) -> Result<(), StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.ensure_queue(name, repo, ref_name).await;
+        }
         let exists = on_pool!(self.storage, p => sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM greenness_queues WHERE name = $1 AND repo = $2 AND ref_name = $3")
             .bind(name).bind(repo).bind(ref_name).fetch_one(p).await.ctx("reading a queue")?);
@@ -474,6 +529,9 @@ impl PipelineStore for SqlStore {
     }
 
     async fn queue(&self, name: &str) -> Result<Option<Queue>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.queue(name).await;
+        }
         let row = on_pool!(self.storage, p => {
             match sqlx::query("SELECT name, repo, ref_name, last_green_uri, last_green_seq FROM greenness_queues WHERE name = $1")
                 .bind(name).fetch_optional(p).await.ctx("reading a queue")? {
@@ -521,6 +579,9 @@ impl PipelineStore for SqlStore {
         head_uri: &str,
         now_us: i64,
     ) -> Result<IngestOutcome, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.ingest(queue, head_uri, now_us).await;
+        }
         let find = format!(
             "SELECT {REQUEST_COLUMNS} FROM greenness_requests WHERE queue = $1 AND head_uri = $2"
         );
@@ -576,6 +637,9 @@ impl PipelineStore for SqlStore {
     }
 
     async fn request(&self, id: &str) -> Result<Option<Request>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.request(id).await;
+        }
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM greenness_requests WHERE id = $1");
         Ok(on_pool!(self.storage, p => {
             match sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(p).await.ctx("reading a greenness request")? {
@@ -586,6 +650,9 @@ impl PipelineStore for SqlStore {
     }
 
     async fn newer_request_exists(&self, queue: &str, seq: i64) -> Result<bool, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.newer_request_exists(queue, seq).await;
+        }
         let n = on_pool!(self.storage, p => sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM greenness_requests WHERE queue = $1 AND seq > $2")
             .bind(queue).bind(seq).fetch_one(p).await.ctx("checking for newer requests")?);
@@ -598,6 +665,9 @@ impl PipelineStore for SqlStore {
         commit_uri: &str,
         scope: &Scope,
     ) -> Result<Option<GreennessRecord>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.latest_record(queue, commit_uri, scope).await;
+        }
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM greenness_records WHERE queue = $1 AND commit_uri = $2 AND scope = $3 \
              ORDER BY id DESC LIMIT 1"
@@ -616,6 +686,9 @@ impl PipelineStore for SqlStore {
         queue: &str,
         scope: &Scope,
     ) -> Result<Option<GreennessRecord>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.latest_scope_record(queue, scope).await;
+        }
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM greenness_records WHERE queue = $1 AND scope = $2 ORDER BY id DESC LIMIT 1"
         );
@@ -634,6 +707,9 @@ impl PipelineStore for SqlStore {
         now_us: i64,
         lease_us: i64,
     ) -> Result<Option<Message>, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.claim(owner, now_us, lease_us).await;
+        }
         let until = now_us.saturating_add(lease_us);
         let mut tx = self.storage.begin().await?;
         let msg = match &mut tx {
@@ -686,6 +762,9 @@ impl PipelineStore for SqlStore {
     }
 
     async fn renew(&self, msg: &Message, owner: &str, until_us: i64) -> Result<bool, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.renew(msg, owner, until_us).await;
+        }
         let mut tx = self.storage.begin().await?;
         let n = on_tx!(&mut tx, t => sqlx::query(
             "UPDATE greenness_messages SET lease_until_us = $1 WHERE id = $2 AND lease_owner = $3")
@@ -702,6 +781,9 @@ impl PipelineStore for SqlStore {
         transition: &Transition,
         now_us: i64,
     ) -> Result<Applied, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.apply(msg, owner, transition, now_us).await;
+        }
         let mut tx = self.storage.begin().await?;
         let res = on_tx!(&mut tx, t => {
             let acked = sqlx::query("DELETE FROM greenness_messages WHERE id = $1 AND lease_owner = $2")
@@ -727,6 +809,9 @@ impl PipelineStore for SqlStore {
         error: &str,
         available_us: i64,
     ) -> Result<(), StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.retry(msg, owner, error, available_us).await;
+        }
         let mut tx = self.storage.begin().await?;
         on_tx!(&mut tx, t => sqlx::query(
             "UPDATE greenness_messages SET lease_owner = NULL, lease_until_us = NULL, available_us = $1, last_error = $2 \
@@ -745,6 +830,9 @@ impl PipelineStore for SqlStore {
         reconcile: &Transition,
         now_us: i64,
     ) -> Result<Applied, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.dead_letter(msg, owner, error, reconcile, now_us).await;
+        }
         let mut tx = self.storage.begin().await?;
         let res = on_tx!(&mut tx, t => {
             let acked = sqlx::query("DELETE FROM greenness_messages WHERE id = $1 AND lease_owner = $2")
@@ -772,6 +860,9 @@ impl PipelineStore for SqlStore {
     }
 
     async fn revalidate(&self, id: &str, now_us: i64) -> Result<bool, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.revalidate(id, now_us).await;
+        }
         let data = serde_json::to_string(&RequestData {
             revalidation: true,
             ..RequestData::default()
@@ -800,6 +891,9 @@ impl PipelineStore for SqlStore {
     }
 
     async fn pending(&self) -> Result<Pending, StoreError> {
+        if let Some(m) = &self.mysql {
+            return m.pending().await;
+        }
         let (total, next) = on_pool!(self.storage, p => {
             let row = sqlx::query(
                 "SELECT COUNT(*) AS total, MIN(CASE WHEN lease_until_us IS NOT NULL AND lease_until_us > available_us \

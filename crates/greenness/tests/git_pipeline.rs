@@ -12,11 +12,12 @@ use async_trait::async_trait;
 use bdc_greenness::config::GreennessConfig;
 use bdc_greenness::engine::{Pipeline, RetryPolicy};
 use bdc_greenness::model::*;
-use bdc_greenness::service::{Gate, pipeline};
-use bdc_greenness::store::{SCHEMA, SqlStore};
+use bdc_greenness::service::{Gate, pipeline_on};
+use bdc_greenness::store::SqlStore;
 use bdc_greenness::traits::*;
-use bdc_storage::{ConnectOptions, Storage};
-use bdc_testsupport::{Kind, TestDb};
+use bdc_storage::Storage;
+mod common;
+use common::{Db, Dbs};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -56,7 +57,7 @@ fn commit(repo: &Path, files: &[(&str, Option<&str>)], msg: &str) -> String {
 }
 
 struct Fixture {
-    _db: TestDb,
+    dbs: Dbs,
     _tmp: tempfile::TempDir,
     repo: PathBuf,
     built: PathBuf,
@@ -67,12 +68,9 @@ struct Fixture {
 
 const PROJECTS: [&str; 3] = ["a", "b", "c"];
 
-async fn fixture(kind: Kind, hooks_yaml: &str) -> Fixture {
-    let db = TestDb::new(kind).await;
-    let storage = Storage::connect(db.url(), &ConnectOptions::default())
-        .await
-        .unwrap();
-    storage.migrate_parts(&[&SCHEMA]).await.unwrap();
+async fn fixture(kind: Db, hooks_yaml: &str) -> Option<Fixture> {
+    let dbs = Dbs::new(kind).await?;
+    let storage = dbs.storage.clone();
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -90,21 +88,21 @@ async fn fixture(kind: Kind, hooks_yaml: &str) -> Fixture {
     }
     yaml.push_str(hooks_yaml);
     let config = Arc::new(GreennessConfig::parse(&yaml, "test.yaml").unwrap());
-    Fixture {
-        _db: db,
+    Some(Fixture {
+        dbs,
         workspace: tmp.path().join("workspace"),
         _tmp: tmp,
         repo,
         built,
         storage,
         config,
-    }
+    })
 }
 
 impl Fixture {
     fn pipeline(&self) -> Pipeline {
-        let mut p = pipeline(
-            self.storage.clone(),
+        let mut p = pipeline_on(
+            self.dbs.store(),
             Arc::clone(&self.config),
             &self.workspace,
             "test",
@@ -118,7 +116,7 @@ impl Fixture {
         p
     }
     fn store(&self) -> SqlStore {
-        SqlStore::new(self.storage.clone())
+        self.dbs.store()
     }
     /// Projects built since the last call.
     fn take_built(&self) -> Vec<String> {
@@ -146,8 +144,10 @@ fn initial_files() -> Vec<(&'static str, Option<&'static str>)> {
         .collect()
 }
 
-async fn flow(kind: Kind) {
-    let f = fixture(kind, "").await;
+async fn flow(kind: Db) {
+    let Some(f) = fixture(kind, "").await else {
+        return;
+    };
     let p = f.pipeline();
     let store = f.store();
     let gate = Gate { store: &store };
@@ -268,12 +268,17 @@ async fn flow(kind: Kind) {
 
 #[tokio::test]
 async fn git_flow_sqlite() {
-    flow(Kind::Sqlite).await;
+    flow(Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn git_flow_postgres() {
-    flow(Kind::Postgres).await;
+    flow(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn git_flow_mysql() {
+    flow(Db::MySql).await;
 }
 
 struct CrashingRunner;
@@ -304,8 +309,10 @@ impl BuildRunner for CrashingRunner {
     }
 }
 
-async fn dlq(kind: Kind) {
-    let f = fixture(kind, "").await;
+async fn dlq(kind: Db) {
+    let Some(f) = fixture(kind, "").await else {
+        return;
+    };
     let mut p = f.pipeline();
     p.runner = Arc::new(CrashingRunner);
     let store = f.store();
@@ -347,16 +354,23 @@ async fn dlq(kind: Kind) {
 
 #[tokio::test]
 async fn dlq_fails_closed_sqlite() {
-    dlq(Kind::Sqlite).await;
+    dlq(Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn dlq_fails_closed_postgres() {
-    dlq(Kind::Postgres).await;
+    dlq(Db::Postgres).await;
 }
 
-async fn conflicts(kind: Kind) {
-    let f = fixture(kind, "").await;
+#[tokio::test]
+async fn dlq_fails_closed_mysql() {
+    dlq(Db::MySql).await;
+}
+
+async fn conflicts(kind: Db) {
+    let Some(f) = fixture(kind, "").await else {
+        return;
+    };
     let p = f.pipeline();
     let store = f.store();
     commit(&f.repo, &initial_files(), "one");
@@ -382,13 +396,21 @@ async fn conflicts(kind: Kind) {
         ..Transition::default()
     };
     // ... while another writer updates the same request.
-    f.storage
-        .execute_raw(format!(
-            "UPDATE greenness_requests SET version = version + 1 WHERE id = '{}'",
-            r.id
-        ))
-        .await
-        .unwrap();
+    let bump = format!(
+        "UPDATE greenness_requests SET version = version + 1 WHERE id = '{}'",
+        r.id
+    );
+    match &f.dbs.mysql {
+        Some((_, my)) => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(bump))
+                .execute(&my.pool)
+                .await
+                .unwrap();
+        }
+        None => {
+            f.storage.execute_raw(bump).await.unwrap();
+        }
+    }
     assert_eq!(
         store.apply(&msg, "w1", &stale, 0).await.unwrap(),
         Applied::Conflict
@@ -410,15 +432,20 @@ async fn conflicts(kind: Kind) {
 
 #[tokio::test]
 async fn optimistic_lock_conflicts_sqlite() {
-    conflicts(Kind::Sqlite).await;
+    conflicts(Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn optimistic_lock_conflicts_postgres() {
-    conflicts(Kind::Postgres).await;
+    conflicts(Db::Postgres).await;
 }
 
-async fn hooks(kind: Kind) {
+#[tokio::test]
+async fn optimistic_lock_conflicts_mysql() {
+    conflicts(Db::MySql).await;
+}
+
+async fn hooks(kind: Db) {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let server = MockServer::start().await;
@@ -431,7 +458,9 @@ async fn hooks(kind: Kind) {
         "hooks:\n  - kind: webhook\n    url: {}/hook\n    secret: topsecret\n    events: [transition]\n",
         server.uri()
     );
-    let f = fixture(kind, &yaml).await;
+    let Some(f) = fixture(kind, &yaml).await else {
+        return;
+    };
     let p = f.pipeline();
     commit(&f.repo, &initial_files(), "green");
     p.ingest("main").await.unwrap();
@@ -473,10 +502,15 @@ async fn hooks(kind: Kind) {
 
 #[tokio::test]
 async fn hooks_fire_on_transitions_sqlite() {
-    hooks(Kind::Sqlite).await;
+    hooks(Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn hooks_fire_on_transitions_postgres() {
-    hooks(Kind::Postgres).await;
+    hooks(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn hooks_fire_on_transitions_mysql() {
+    hooks(Db::MySql).await;
 }

@@ -11,11 +11,10 @@ use std::time::Duration;
 use bdc_greenness::config::GreennessConfig;
 use bdc_greenness::engine::{Pipeline, RetryPolicy};
 use bdc_greenness::model::*;
-use bdc_greenness::service::{Gate, pipeline};
-use bdc_greenness::store::{SCHEMA, SqlStore};
+use bdc_greenness::service::{Gate, pipeline_on};
 use bdc_greenness::traits::{Applied, PipelineStore};
-use bdc_storage::{ConnectOptions, Storage};
-use bdc_testsupport::{Kind, TestDb};
+mod common;
+use common::{Db, Dbs};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -33,19 +32,14 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 struct Fx {
-    _db: TestDb,
+    dbs: Dbs,
     tmp: tempfile::TempDir,
-    storage: Storage,
     config: Arc<GreennessConfig>,
     sha: String,
 }
 
-async fn fx(kind: Kind, build: &str) -> Fx {
-    let db = TestDb::new(kind).await;
-    let storage = Storage::connect(db.url(), &ConnectOptions::default())
-        .await
-        .unwrap();
-    storage.migrate_parts(&[&SCHEMA]).await.unwrap();
+async fn fx(kind: Db, build: &str) -> Option<Fx> {
+    let dbs = Dbs::new(kind).await?;
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -58,18 +52,17 @@ async fn fx(kind: Kind, build: &str) -> Fx {
         "queues:\n  - name: main\n    repo: {}\n    ref: main\n    build: {build}\n",
         repo.display()
     );
-    Fx {
-        _db: db,
-        storage,
+    Some(Fx {
+        dbs,
         config: Arc::new(GreennessConfig::parse(&yaml, "g.yaml").unwrap()),
         tmp,
         sha,
-    }
+    })
 }
 
 fn worker(f: &Fx, owner: &str, lease: Duration) -> Pipeline {
-    let mut p = pipeline(
-        f.storage.clone(),
+    let mut p = pipeline_on(
+        f.dbs.store(),
         Arc::clone(&f.config),
         &f.tmp.path().join("ws"),
         owner,
@@ -83,19 +76,22 @@ fn worker(f: &Fx, owner: &str, lease: Duration) -> Pipeline {
     p
 }
 
-async fn renewal(kind: Kind) {
+async fn renewal(kind: Db) {
     let dir = tempfile::tempdir().unwrap();
     let count = dir.path().join("count.txt");
-    let f = fx(
+    let Some(f) = fx(
         kind,
         &format!("echo built >> {} && sleep 2", count.display()),
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let a = worker(&f, "a", Duration::from_millis(600));
     a.ingest("main").await.unwrap();
     // process
     a.step().await.unwrap().unwrap();
-    let store = SqlStore::new(f.storage.clone());
+    let store = f.dbs.store();
     let running = tokio::spawn({
         let a = a.clone();
         async move { a.step().await }
@@ -124,20 +120,27 @@ async fn renewal(kind: Kind) {
 
 #[tokio::test]
 async fn long_build_renews_its_lease_sqlite() {
-    renewal(Kind::Sqlite).await;
+    renewal(Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn long_build_renews_its_lease_postgres() {
-    renewal(Kind::Postgres).await;
+    renewal(Db::Postgres).await;
 }
 
-async fn killed(kind: Kind) {
-    let f = fx(kind, "true").await;
+#[tokio::test]
+async fn long_build_renews_its_lease_mysql() {
+    renewal(Db::MySql).await;
+}
+
+async fn killed(kind: Db) {
+    let Some(f) = fx(kind, "true").await else {
+        return;
+    };
     let a = worker(&f, "a", Duration::from_millis(300));
     a.ingest("main").await.unwrap();
     a.step().await.unwrap().unwrap();
-    let store = SqlStore::new(f.storage.clone());
+    let store = f.dbs.store();
     // Worker "dead" claims the build and dies with it (no ack, no renewal).
     let now = chrono::Utc::now().timestamp_micros();
     let msg = store.claim("dead", now, 300_000).await.unwrap().unwrap();
@@ -173,10 +176,90 @@ async fn killed(kind: Kind) {
 
 #[tokio::test]
 async fn killed_worker_stage_is_retried_as_a_new_attempt_sqlite() {
-    killed(Kind::Sqlite).await;
+    killed(Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn killed_worker_stage_is_retried_as_a_new_attempt_postgres() {
-    killed(Kind::Postgres).await;
+    killed(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn killed_worker_stage_is_retried_as_a_new_attempt_mysql() {
+    killed(Db::MySql).await;
+}
+
+/// The MySQL server drops every connection of the store while a stage
+/// runs (`KILL` from another connection): the stage ends with a clear
+/// error or recovers on a fresh connection, is retried, and the commit
+/// is recorded exactly once.
+#[tokio::test]
+async fn mysql_connections_killed_mid_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("count.txt");
+    let Some(f) = fx(
+        Db::MySql,
+        &format!("echo built >> {} && sleep 1", count.display()),
+    )
+    .await
+    else {
+        return;
+    };
+    let (my_db, _) = f.dbs.mysql.as_ref().unwrap();
+    let a = worker(&f, "a", Duration::from_millis(500));
+    a.ingest("main").await.unwrap();
+    a.step().await.unwrap().unwrap();
+    let running = tokio::spawn({
+        let a = a.clone();
+        async move { a.step().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let admin = sqlx::mysql::MySqlPool::connect(&bdc_testsupport::mysql_admin_url())
+        .await
+        .unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+    )
+    .bind(my_db.name())
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert!(!ids.is_empty(), "the store holds connections");
+    for id in ids {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("KILL {id}")))
+            .execute(&admin)
+            .await;
+    }
+    match running.await.unwrap() {
+        Ok(_) => {}
+        Err(e) => {
+            let text = e.to_string();
+            assert!(!text.is_empty(), "a clear error: {text}");
+            eprintln!("stage failed as expected: {text}");
+        }
+    }
+    // Past any lease left behind, the pipeline finishes the request.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let b = worker(&f, "b", Duration::from_millis(500));
+    b.drain().await.unwrap();
+    let store = f.dbs.store();
+    let req = store.requests("main", 10).await.unwrap();
+    assert_eq!(req.len(), 1);
+    assert_eq!(req[0].state, RequestState::Done);
+    let records = store
+        .commit_records("main", &req[0].commit_uri)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1, "recorded exactly once: {records:?}");
+    assert_eq!(store.pending().await.unwrap().total, 0);
+    admin.close().await;
+}
+
+#[tokio::test]
+async fn mysql_unreachable_is_a_clear_error() {
+    let err = bdc_greenness::store::mysql::MySqlStore::connect("mysql://root@127.0.0.1:1/none")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("greenness MySQL database"), "{err}");
 }

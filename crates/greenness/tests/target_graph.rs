@@ -12,11 +12,10 @@ use std::time::Duration;
 use bdc_greenness::config::GreennessConfig;
 use bdc_greenness::engine::{Pipeline, RetryPolicy};
 use bdc_greenness::model::*;
-use bdc_greenness::service::{Gate, pipeline};
-use bdc_greenness::store::{SCHEMA, SqlStore};
+use bdc_greenness::service::{Gate, pipeline_on};
 use bdc_greenness::traits::PipelineStore;
-use bdc_storage::{ConnectOptions, Storage};
-use bdc_testsupport::{Kind, TestDb};
+mod common;
+use common::{Db, Dbs};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -51,14 +50,6 @@ fn commit(repo: &Path, files: &[(&str, Option<&str>)]) -> String {
     git(repo, &["rev-parse", "HEAD"])
 }
 
-async fn storage(db: &TestDb) -> Storage {
-    let storage = Storage::connect(db.url(), &ConnectOptions::default())
-        .await
-        .unwrap();
-    storage.migrate_parts(&[&SCHEMA]).await.unwrap();
-    storage
-}
-
 fn fast(mut p: Pipeline) -> Pipeline {
     p.policy = RetryPolicy {
         max_attempts: 3,
@@ -71,9 +62,10 @@ fn fast(mut p: Pipeline) -> Pipeline {
 
 /// core <- net <- http, docs alone. Each build appends its name to
 /// `order.txt` and fails when `<project>/FAIL` exists.
-async fn graph(kind: Kind) {
-    let db = TestDb::new(kind).await;
-    let storage = storage(&db).await;
+async fn graph(kind: Db) {
+    let Some(db) = Dbs::new(kind).await else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -96,13 +88,8 @@ async fn graph(kind: Kind) {
     }
     let config = Arc::new(GreennessConfig::parse(&yaml, "g.yaml").unwrap());
     assert_eq!(config.jobs, Some(2));
-    let p = fast(pipeline(
-        storage.clone(),
-        config,
-        &tmp.path().join("ws"),
-        "t",
-    ));
-    let store = SqlStore::new(storage.clone());
+    let p = fast(pipeline_on(db.store(), config, &tmp.path().join("ws"), "t"));
+    let store = db.store();
     let gate = Gate { store: &store };
     let take = || {
         let s = std::fs::read_to_string(&order).unwrap_or_default();
@@ -185,19 +172,25 @@ async fn graph(kind: Kind) {
 
 #[tokio::test]
 async fn target_graph_sqlite() {
-    graph(Kind::Sqlite).await;
+    graph(Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn target_graph_postgres() {
-    graph(Kind::Postgres).await;
+    graph(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn target_graph_mysql() {
+    graph(Db::MySql).await;
 }
 
 /// The project list comes from a command run for each request: a project
 /// added later is validated without reloading the configuration.
-async fn listed(kind: Kind) {
-    let db = TestDb::new(kind).await;
-    let storage = storage(&db).await;
+async fn listed(kind: Db) {
+    let Some(db) = Dbs::new(kind).await else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -216,13 +209,8 @@ async fn listed(kind: Kind) {
     .unwrap();
     let config = Arc::new(GreennessConfig::from_path(&yaml_path).unwrap());
     assert_eq!(config.queues[0].project_names(), vec!["a"]);
-    let p = fast(pipeline(
-        storage.clone(),
-        config,
-        &tmp.path().join("ws"),
-        "t",
-    ));
-    let store = SqlStore::new(storage.clone());
+    let p = fast(pipeline_on(db.store(), config, &tmp.path().join("ws"), "t"));
+    let store = db.store();
     let gate = Gate { store: &store };
     commit(&repo, &[("a/x", Some("1")), ("b/x", Some("1"))]);
     p.ingest("main").await.unwrap();
@@ -263,10 +251,15 @@ async fn listed(kind: Kind) {
 
 #[tokio::test]
 async fn projects_command_per_request_sqlite() {
-    listed(Kind::Sqlite).await;
+    listed(Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn projects_command_per_request_postgres() {
-    listed(Kind::Postgres).await;
+    listed(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn projects_command_per_request_mysql() {
+    listed(Db::MySql).await;
 }

@@ -139,3 +139,94 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Admin URL of the MySQL/MariaDB test server (`BDC_TEST_MYSQL_URL`).
+pub fn mysql_admin_url() -> String {
+    std::env::var("BDC_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// A throwaway MySQL/MariaDB database (`bdc_test_<uuid>`), dropped with the
+/// guard. [`MySqlTestDb::new`] returns None (after printing a note) when
+/// the server is unreachable, unless `BDC_REQUIRE_MYSQL=1`, which makes
+/// that a panic.
+pub struct MySqlTestDb {
+    url: String,
+    name: String,
+    admin: String,
+}
+
+impl MySqlTestDb {
+    pub async fn new() -> Option<MySqlTestDb> {
+        Self::on(mysql_admin_url()).await
+    }
+
+    /// A throwaway database on the server of `admin` (a `mysql://` URL).
+    pub async fn on(admin: String) -> Option<MySqlTestDb> {
+        use sqlx::mysql::MySqlConnectOptions;
+        let opts = MySqlConnectOptions::from_str(&admin)
+            .unwrap_or_else(|e| panic!("BDC_TEST_MYSQL_URL {admin:?} is invalid: {e}"));
+        let mut conn = match opts.connect().await {
+            Ok(c) => c,
+            Err(e) => {
+                if std::env::var("BDC_REQUIRE_MYSQL").as_deref() == Ok("1") {
+                    panic!(
+                        "MySQL is required (BDC_REQUIRE_MYSQL=1) but {admin} is unreachable: {e}"
+                    );
+                }
+                eprintln!(
+                    "note: skipping the MySQL case: {admin} is unreachable ({e}); set BDC_TEST_MYSQL_URL or BDC_REQUIRE_MYSQL=1"
+                );
+                return None;
+            }
+        };
+        let name = format!("bdc_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        let _ = conn.close().await;
+        let url = format!("{}/{name}", admin.trim_end_matches('/'));
+        Some(MySqlTestDb { url, name, admin })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for MySqlTestDb {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        let admin = std::mem::take(&mut self.admin);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    use sqlx::mysql::MySqlConnectOptions;
+                    let Ok(opts) = MySqlConnectOptions::from_str(&admin) else {
+                        return;
+                    };
+                    if let Ok(mut conn) = opts.connect().await {
+                        let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS `{name}`"
+                        )))
+                        .execute(&mut conn)
+                        .await;
+                        let _ = conn.close().await;
+                    }
+                });
+            });
+        });
+    }
+}
