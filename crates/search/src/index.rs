@@ -343,7 +343,7 @@ impl SearchIndex {
             if plain.is_empty() {
                 let body = text(f.body).unwrap_or_default();
                 plain = body.chars().take(200).collect();
-                snippet_html = html_escape(&plain);
+                snippet_html = bdc_dashboard::escape(&plain);
             }
             out.push(Hit {
                 score,
@@ -370,13 +370,6 @@ impl SearchIndex {
         out.truncate(limit);
         Ok(out)
     }
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// A writer: replace and delete documents, then [`commit`](Writer::commit).
