@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use bdc_config::Config;
 use bdc_greenness::GreennessConfig;
 use bdc_greenness::model::Scope;
-use bdc_greenness::service::{Gate, pipeline};
+use bdc_greenness::service::Gate;
 use bdc_greenness::store::SqlStore;
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -158,15 +158,35 @@ fn owner(kind: &str) -> String {
     bdc_server::heartbeat::worker_info(kind, env!("CARGO_PKG_VERSION")).worker_id
 }
 
+/// `BDC_GREENNESS_DATABASE_URL`: `mysql://…` puts the greenness tables in
+/// MySQL/MariaDB; unset (or any other URL) keeps them in `DATABASE_URL`.
+pub const DATABASE_URL_ENV: &str = "BDC_GREENNESS_DATABASE_URL";
+
+/// The greenness store of this process (see [`DATABASE_URL_ENV`]), its
+/// tables migrated.
+pub async fn open_store(storage: &bdc_storage::Storage) -> Result<SqlStore> {
+    let url = std::env::var(DATABASE_URL_ENV).ok();
+    bdc_greenness::service::open_store(storage.clone(), url.as_deref())
+        .await
+        .with_context(|| format!("opening the greenness store ({DATABASE_URL_ENV})"))
+}
+
+/// The MySQL greenness store when [`DATABASE_URL_ENV`] is a `mysql://`
+/// URL (connected, not migrated), for `bdc migrate`.
+pub async fn mysql_store() -> Result<Option<bdc_greenness::store::mysql::MySqlStore>> {
+    match std::env::var(DATABASE_URL_ENV) {
+        Ok(url) if bdc_greenness::store::mysql::is_mysql_url(&url) => Ok(Some(
+            bdc_greenness::store::mysql::MySqlStore::connect(&url)
+                .await
+                .with_context(|| format!("connecting to {DATABASE_URL_ENV}"))?,
+        )),
+        _ => Ok(None),
+    }
+}
+
 pub async fn run(config: &Config, args: GreennessArgs) -> Result<ExitCode> {
     let storage = crate::commands::connect_ready(config).await?;
-    // BDC_GREENNESS_DATABASE_URL=mysql://… puts the greenness tables in
-    // MySQL/MariaDB; unset (or any other URL) keeps them in DATABASE_URL.
-    let greenness_url = std::env::var("BDC_GREENNESS_DATABASE_URL").ok();
-    let store: SqlStore =
-        bdc_greenness::service::open_store(storage.clone(), greenness_url.as_deref())
-            .await
-            .context("opening the greenness store (BDC_GREENNESS_DATABASE_URL)")?;
+    let store = open_store(&storage).await?;
     let gate = Gate { store: &store };
     let pipeline = |_storage: bdc_storage::Storage,
                     cfg: Arc<GreennessConfig>,
@@ -369,21 +389,29 @@ pub async fn run(config: &Config, args: GreennessArgs) -> Result<ExitCode> {
 
 /// For `bdc serve`: the greenness routes, the gRPC listener when
 /// `BDC_GRPC_BIND` is set and, when `BDC_GREENNESS_YAML` is set, the
-/// pollers and stage worker.
-pub fn serve_parts(
+/// pollers and stage worker; all on the greenness store (MySQL when
+/// [`DATABASE_URL_ENV`] says so), returned for the dashboard.
+pub async fn serve_parts(
     config: &Config,
     storage: &bdc_storage::Storage,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(
     bdc_greenness::http::Router,
     Vec<tokio::task::JoinHandle<()>>,
+    SqlStore,
 )> {
     let token = config.api_token.as_ref().map(|t| t.expose().to_owned());
+    let store = open_store(storage).await?;
     let (pipeline, mut tasks) = if std::env::var_os(CONFIG_ENV).is_none() {
         (None, Vec::new())
     } else {
         let cfg = load_config(None)?;
-        let p = pipeline(storage.clone(), cfg, &config.workspace_dir, &owner("serve"));
+        let p = bdc_greenness::service::pipeline_on(
+            store.clone(),
+            cfg,
+            &config.workspace_dir,
+            &owner("serve"),
+        );
         tracing::info!(
             queues = p.config.queues.len(),
             "greenness: pollers and worker started"
@@ -407,7 +435,7 @@ pub fn serve_parts(
             .context("registering the gRPC listener")?;
         let local = listener.local_addr().context("reading the gRPC address")?;
         println!("bdc greenness gRPC listening on {local}");
-        let service = bdc_greenness_grpc::GreennessService::new(storage.clone(), pipeline.clone());
+        let service = bdc_greenness_grpc::GreennessService::new(store.clone(), pipeline.clone());
         let mut stop = stop;
         let token = token.clone();
         tasks.push(tokio::spawn(async move {
@@ -420,8 +448,9 @@ pub fn serve_parts(
         }));
     }
     Ok((
-        bdc_greenness::http::router(storage.clone(), pipeline, token),
+        bdc_greenness::http::router(store.clone(), pipeline, token),
         tasks,
+        store,
     ))
 }
 

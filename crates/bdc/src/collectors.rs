@@ -10,22 +10,72 @@ use bdc_core::{BoxError, TrackerResult};
 
 /// A collector whose successful runs end with the search index's sync
 /// (its `sync_index` step, see `bdc_search::sync_after_run`): a schedule
-/// keeps the index current without a separate task.
-struct Indexed(Arc<dyn Collector>);
+/// keeps the index current without a separate task. Every such collector
+/// takes `--skip-index` (the original's `--skip-pinecone`-style flags); for
+/// a collector that does not declare it, the wrapper adds it to the flags
+/// and takes it out of the arguments the collector parses.
+struct Indexed {
+    inner: Arc<dyn Collector>,
+    /// The inner collector declares `--skip-index` itself.
+    own_skip: bool,
+}
+
+const SKIP_INDEX: &str = "--skip-index";
+
+fn declares_skip_index(c: &clap::Command) -> bool {
+    c.get_arguments()
+        .any(|a| a.get_long() == Some(&SKIP_INDEX[2..]))
+}
+
+impl Indexed {
+    fn new(inner: Arc<dyn Collector>) -> Self {
+        let own_skip = inner
+            .args_command()
+            .is_some_and(|c| declares_skip_index(&c));
+        Indexed { inner, own_skip }
+    }
+
+    /// The context the inner collector sees (without our `--skip-index`).
+    fn inner_ctx(&self, ctx: &CollectContext) -> Option<CollectContext> {
+        if self.own_skip || !ctx.args.iter().any(|a| a == SKIP_INDEX) {
+            return None;
+        }
+        let mut c = ctx.clone();
+        c.args.retain(|a| a != SKIP_INDEX);
+        Some(c)
+    }
+}
 
 #[async_trait]
 impl Collector for Indexed {
     fn name(&self) -> &'static str {
-        self.0.name()
+        self.inner.name()
     }
     fn validate_config(&self, ctx: &CollectContext) -> Result<(), BoxError> {
-        self.0.validate_config(ctx)
+        match self.inner_ctx(ctx) {
+            Some(c) => self.inner.validate_config(&c),
+            None => self.inner.validate_config(ctx),
+        }
     }
     fn args_command(&self) -> Option<clap::Command> {
-        self.0.args_command()
+        let c = self.inner.args_command()?;
+        if self.own_skip || declares_skip_index(&c) {
+            return Some(c);
+        }
+        Some(
+            c.arg(
+                clap::Arg::new("skip_index")
+                    .long(&SKIP_INDEX[2..])
+                    .action(clap::ArgAction::SetTrue)
+                    .help("Do not sync the search index after the run"),
+            ),
+        )
     }
     async fn collect(&self, ctx: &CollectContext) -> Result<TrackerResult, BoxError> {
-        self.0.collect(ctx).await
+        match self.inner_ctx(ctx) {
+            Some(c) => self.inner.collect(&c).await,
+            None => self.inner.collect(ctx).await,
+        }
     }
     fn index_name(&self) -> Option<&'static str> {
         Some("activity")
@@ -35,7 +85,7 @@ impl Collector for Indexed {
         ctx: &CollectContext,
         _result: &TrackerResult,
     ) -> Result<u64, BoxError> {
-        bdc_search::sync_after_run(ctx, self.0.name())
+        bdc_search::sync_after_run(ctx, self.inner.name())
             .await
             .map_err(bdc_search::SearchError::into_box)
     }
@@ -93,7 +143,7 @@ pub fn registry() -> Registry {
             if NOT_INDEXED.contains(&name) {
                 kept.register(c);
             } else {
-                kept.register(Arc::new(Indexed(c)));
+                kept.register(Arc::new(Indexed::new(c)));
             }
         }
     }

@@ -114,6 +114,21 @@ async fn migrate(config: &Config, args: MigrateArgs) -> Result<ExitCode> {
                 }
             );
         }
+        if let Some(my) = crate::cmd_greenness::mysql_store().await? {
+            let applied = my
+                .version()
+                .await
+                .context("reading the greenness MySQL schema")?;
+            let known = bdc_greenness::store::mysql::MySqlStore::latest();
+            println!(
+                "mysql schema part greenness: version {applied}; this binary knows up to {known}{}",
+                if applied < known {
+                    " (run `bdc migrate`)"
+                } else {
+                    ""
+                }
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let reports = storage.migrate_parts(&crate::schema::parts()).await?;
@@ -127,6 +142,21 @@ async fn migrate(config: &Config, args: MigrateArgs) -> Result<ExitCode> {
             println!(
                 "{} schema part {} migrated from version {} to {} (applied {:?})",
                 report.backend, report.part, report.before, report.after, report.applied
+            );
+        }
+    }
+    // BDC_GREENNESS_DATABASE_URL=mysql://…: the greenness tables live there.
+    if let Some(my) = crate::cmd_greenness::mysql_store().await? {
+        let applied = my
+            .migrate()
+            .await
+            .context("migrating the greenness MySQL tables")?;
+        let version = bdc_greenness::store::mysql::MySqlStore::latest();
+        if applied.is_empty() {
+            println!("mysql schema part greenness is up to date (version {version})");
+        } else {
+            println!(
+                "mysql schema part greenness migrated to version {version} (applied {applied:?})"
             );
         }
     }
@@ -576,8 +606,8 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
     let worker_id = info.worker_id.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_rx_roles = stop_rx.clone();
-    let (greenness_routes, greenness_tasks) =
-        crate::cmd_greenness::serve_parts(&config, &storage, stop_rx.clone())?;
+    let (greenness_routes, greenness_tasks, greenness_store) =
+        crate::cmd_greenness::serve_parts(&config, &storage, stop_rx.clone()).await?;
     // The heartbeat outlives the roles: it stops only after in-flight jobs
     // finished (or were released), so /health/ keeps seeing this process
     // during its shutdown grace period.
@@ -607,7 +637,7 @@ async fn serve(config: Arc<Config>, args: ServeArgs) -> Result<ExitCode> {
         config: Arc::clone(&config),
         schedule: schedule.clone(),
         available: crate::collectors::registry().available().collect(),
-        sections: crate::sections::all(&config, &storage),
+        sections: crate::sections::all(&config, &storage, greenness_store),
         version: crate::cli::LONG_VERSION.to_owned(),
     });
     let state = bdc_server::AppState {

@@ -12,11 +12,15 @@ use bdc_config::Config;
 use bdc_dashboard::{Section, escape};
 use bdc_storage::Storage;
 
-pub fn all(config: &Config, storage: &Storage) -> Vec<Arc<dyn Section>> {
+/// `greenness`: the greenness store (on MySQL when
+/// `BDC_GREENNESS_DATABASE_URL` says so).
+pub fn all(
+    config: &Config,
+    storage: &Storage,
+    greenness: bdc_greenness::store::SqlStore,
+) -> Vec<Arc<dyn Section>> {
     vec![
-        Arc::new(GreennessSection {
-            storage: storage.clone(),
-        }),
+        Arc::new(GreennessSection { store: greenness }),
         Arc::new(AuditSection {
             storage: storage.clone(),
         }),
@@ -217,7 +221,7 @@ impl Section for PeopleSection {
 
 /// Greenness per queue and per project, with last green and recent requests.
 struct GreennessSection {
-    storage: Storage,
+    store: bdc_greenness::store::SqlStore,
 }
 
 fn short_uri(uri: &str) -> String {
@@ -237,8 +241,8 @@ impl Section for GreennessSection {
         "Greenness"
     }
     async fn render(&self, query: &HashMap<String, String>) -> Result<String, String> {
-        let store = bdc_greenness::store::SqlStore::new(self.storage.clone());
-        let gate = bdc_greenness::service::Gate { store: &store };
+        let store = &self.store;
+        let gate = bdc_greenness::service::Gate { store };
         let mut names = store.queue_names().await.map_err(|e| e.to_string())?;
         if let Some(q) = query.get("queue").filter(|q| !q.is_empty()) {
             names.retain(|n| n == q);

@@ -315,6 +315,12 @@ async fn greenness_gating_postgres() {
 /// `bdc serve` with `BDC_GREENNESS_YAML`: the poller ingests the head, the
 /// worker validates it, the API answers (bearer `BDC_API_TOKEN`).
 async fn serve_polls(kind: Kind) {
+    serve_polls_on(kind, None).await;
+}
+
+/// With `greenness_url` (`BDC_GREENNESS_DATABASE_URL`) the greenness tables
+/// live there and the main database stays out of it.
+async fn serve_polls_on(kind: Kind, greenness_url: Option<&str>) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     use std::time::{Duration, Instant};
@@ -341,6 +347,9 @@ async fn serve_polls(kind: Kind) {
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    if let Some(url) = greenness_url {
+        cmd.env("BDC_GREENNESS_DATABASE_URL", url);
+    }
     let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
@@ -375,6 +384,24 @@ async fn serve_polls(kind: Kind) {
     assert_eq!(r.status(), 401);
     let _ = child.kill();
     let _ = child.wait();
+    if let Some(url) = greenness_url {
+        // The record is in MySQL (the CLI reads it there) and not in the
+        // main database.
+        let lg = env
+            .bdc()
+            .env("BDC_GREENNESS_DATABASE_URL", url)
+            .args(["greenness", "last-green", "--queue", "main"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        assert!(String::from_utf8_lossy(&lg).trim().ends_with(&sha));
+        env.bdc()
+            .args(["greenness", "last-green", "--queue", "main"])
+            .assert()
+            .failure();
+    }
 }
 
 #[tokio::test]
@@ -385,6 +412,47 @@ async fn greenness_serve_polls_sqlite() {
 #[tokio::test]
 async fn greenness_serve_polls_postgres() {
     serve_polls(Kind::Postgres).await;
+}
+
+/// `BDC_GREENNESS_DATABASE_URL=mysql://…`: `bdc migrate` creates the
+/// greenness tables in MariaDB/MySQL, and `bdc serve` (poller, worker,
+/// API) keeps them there.
+#[tokio::test]
+async fn greenness_serve_polls_mysql() {
+    let Some(my) = bdc_testsupport::MySqlTestDb::new().await else {
+        return;
+    };
+    let env = Env::new(Kind::Sqlite).await;
+    let out = env
+        .bdc()
+        .env("BDC_GREENNESS_DATABASE_URL", my.url())
+        .arg("migrate")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains("mysql schema part greenness migrated to version 1"),
+        "{out}"
+    );
+    let out = env
+        .bdc()
+        .env("BDC_GREENNESS_DATABASE_URL", my.url())
+        .args(["migrate", "--status"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&out).contains("mysql schema part greenness: version 1;"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    drop(env);
+    serve_polls_on(Kind::Sqlite, Some(my.url())).await;
 }
 
 /// `bdc serve` with `BDC_GRPC_BIND`: the gRPC listener answers a real

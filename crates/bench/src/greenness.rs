@@ -218,7 +218,8 @@ async fn ingest_rpc(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     // gRPC server.
     let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let grpc_addr = grpc_listener.local_addr()?;
-    let service = bdc_greenness_grpc::GreennessService::new(storage.clone(), Some(p.clone()));
+    let service =
+        bdc_greenness_grpc::GreennessService::new(SqlStore::new(storage.clone()), Some(p.clone()));
     let mut grpc_stop = stop_rx.clone();
     let grpc = tokio::spawn(bdc_greenness_grpc::serve(
         grpc_listener,
@@ -231,7 +232,11 @@ async fn ingest_rpc(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     // HTTP server.
     let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let http_addr = http_listener.local_addr()?;
-    let router = bdc_greenness::http::router(storage.clone(), Some(p.clone()), Some(TOKEN.into()));
+    let router = bdc_greenness::http::router(
+        SqlStore::new(storage.clone()),
+        Some(p.clone()),
+        Some(TOKEN.into()),
+    );
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
         axum::serve(http_listener, router)

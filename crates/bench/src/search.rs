@@ -1,7 +1,8 @@
 //! Benchmark of the embedded search index (`search-index-sync`, `bdc
-//! search`): `BDC_BENCH_SEARCH_DOCS` generated mailing-list messages
-//! (default 1,000,000; `--quick`: 20,000) stored as activity records with
-//! bodies, then
+//! search`): `BDC_BENCH_SEARCH_DOCS` generated messages (default
+//! 1,000,000; `--quick`: 20,000): nine in ten mailing-list messages stored
+//! as the collector stores them (bodies, threads of five), one in ten
+//! GitHub comments as activity records; then
 //! * the full sync: documents indexed per second;
 //! * an incremental sync after 1 % of the messages changed;
 //! * the index size on disk per 1 M documents;
@@ -11,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use bdc_collector_mailing_list::parse::ParsedMessage;
 use bdc_core::ActivityRecord;
 use bdc_search::sync::{self, SyncOptions};
 use bdc_search::{ChunkConfig, SearchIndex, SearchQuery, index_dir};
@@ -67,12 +69,14 @@ fn word(i: usize, k: usize) -> &'static str {
     WORDS[(i.wrapping_mul(2_654_435_761) >> (k * 3)) % WORDS.len()]
 }
 
-fn message(i: usize, rev: u32) -> Result<ActivityRecord> {
-    let base = Utc
-        .with_ymd_and_hms(2015, 1, 1, 0, 0, 0)
+fn base() -> Result<chrono::DateTime<Utc>> {
+    Utc.with_ymd_and_hms(2015, 1, 1, 0, 0, 0)
         .single()
-        .ok_or_else(|| anyhow::anyhow!("bad base date"))?;
-    let body = format!(
+        .ok_or_else(|| anyhow::anyhow!("bad base date"))
+}
+
+fn body(i: usize, rev: u32) -> String {
+    format!(
         "Hello list, I am using {} with {} and the {} {} fails to compile when the {} is a {}. \
          Revision {rev}. Has anyone seen this with {} or {}? Thanks.",
         word(i, 0),
@@ -83,21 +87,75 @@ fn message(i: usize, rev: u32) -> Result<ActivityRecord> {
         word(i, 5),
         word(i, 6),
         word(i, 7)
-    );
+    )
+}
+
+/// Message `i` (nine in ten): a mailing-list message in threads of five,
+/// stored as the collector stores it (`ml_messages`).
+fn mail(i: usize, rev: u32) -> Result<ParsedMessage> {
+    let id = format!("m{i}@lists.example");
+    let text = body(i, rev);
+    Ok(ParsedMessage {
+        message_id: id.clone(),
+        message_id_synthesized: false,
+        subject: Some(format!("[boost] {} and {}", word(i, 8), word(i, 9))),
+        from_name: None,
+        from_email: Some(format!("user{}@example.org", i % 5000)),
+        sent_at: Some(base()? + chrono::Duration::minutes(i as i64)),
+        parent_id: None,
+        thread_root: format!("m{}@lists.example", i - i % 5),
+        links: Vec::new(),
+        size_bytes: text.len() as u64,
+        body_text: text,
+        attachments: 0,
+        content_hash: format!("sha256:{i}-{rev}"),
+        malformed: Vec::new(),
+        reply_to: Vec::new(),
+        cc: Vec::new(),
+        charset_fallback: Vec::new(),
+        from_deobfuscated: false,
+    })
+}
+
+/// Message `i` (one in ten): an issue comment's activity record (another
+/// source, for the source filter).
+fn other(i: usize, rev: u32) -> Result<ActivityRecord> {
     Ok(ActivityRecord::new(
-        if i.is_multiple_of(10) {
-            "slack"
-        } else {
-            "mailing-list"
-        },
-        format!("<m{i}@lists.example>"),
-        base + chrono::Duration::minutes(i as i64),
-        "message",
+        "github",
+        format!("comment-{i}"),
+        base()? + chrono::Duration::minutes(i as i64),
+        "issue_comment",
     )?
-    .with_title(format!("[boost] {} and {}", word(i, 8), word(i, 9)))
-    .with_actor(format!("user{}@example.org", i % 5000))?
-    .with_url(format!("https://lists.example/m{i}"))?
-    .with_payload(serde_json::json!({"list": "boost", "body": body}))?)
+    .with_title(format!("{} and {}", word(i, 8), word(i, 9)))
+    .with_actor(format!("user{}", i % 5000))?
+    .with_url(format!("https://github.com/boostorg/x/issues/{i}"))?
+    .with_payload(serde_json::json!({"body": body(i, rev)}))?)
+}
+
+/// Store messages `ids` at revision `rev`, in batches.
+async fn store(storage: &Storage, ids: &[usize], rev: u32) -> Result<()> {
+    for part in ids.chunks(5000) {
+        let mut mails = Vec::with_capacity(part.len());
+        let mut others = Vec::new();
+        for &i in part {
+            if i.is_multiple_of(10) {
+                others.push(other(i, rev)?);
+            } else {
+                mails.push(mail(i, rev)?);
+            }
+        }
+        bdc_collector_mailing_list::store::store_batch(
+            storage,
+            "boost",
+            Some("https://lists.example/boost/"),
+            &mails,
+            "bench",
+            None,
+        )
+        .await?;
+        storage.activity().upsert(&others, None, None).await?;
+    }
+    Ok(())
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {
@@ -128,20 +186,15 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
             &bdc_collector_library_docs::SCHEMA,
             &bdc_collector_youtube_transcripts::SCHEMA,
             &bdc_collector_discord::SCHEMA,
+            &bdc_collector_slack::SCHEMA,
+            &bdc_collector_mailing_list::SCHEMA,
         ])
         .await?;
-    let mut batch = Vec::with_capacity(5000);
-    for i in 0..n {
-        batch.push(message(i, 0)?);
-        if batch.len() == 5000 {
-            storage.activity().upsert(&batch, None, None).await?;
-            batch.clear();
-        }
-    }
-    storage.activity().upsert(&batch, None, None).await?;
+    let all: Vec<usize> = (0..n).collect();
+    store(&storage, &all, 0).await?;
     let ws = tempfile::tempdir()?;
     let opts = SyncOptions {
-        app_types: vec!["activity".into()],
+        app_types: vec!["activity".into(), "mailing-list".into()],
         chunk: ChunkConfig::default(),
         pinecone: None,
         reindex: false,
@@ -151,12 +204,8 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
     let build_rate = c.documents as f64 / start.elapsed().as_secs_f64();
 
     let changed = (n / 100).max(1);
-    let edits: Vec<ActivityRecord> = (0..changed)
-        .map(|k| message(k * 100, 1))
-        .collect::<Result<_>>()?;
-    for chunk in edits.chunks(5000) {
-        storage.activity().upsert(chunk, None, None).await?;
-    }
+    let edited: Vec<usize> = (0..changed).map(|k| k * 100 + 1).collect();
+    store(&storage, &edited, 1).await?;
     let start = Instant::now();
     let c2 = sync::sync(&storage, ws.path(), &opts).await?;
     let incr = start.elapsed();
@@ -209,7 +258,7 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
         }),
         ("one term, source filter", &|i| SearchQuery {
             text: word(i, 3).into(),
-            source: Some("slack".into()),
+            source: Some("github".into()),
             limit: 20,
             ..Default::default()
         }),

@@ -365,7 +365,7 @@ async fn dashboard_in_headless_chromium() {
     let workspace = tempfile::tempdir().unwrap();
     let at = chrono::Utc::now();
     let recs = vec![
-        bdc_core::ActivityRecord::new("mailing-list", "<a@x>", at, "message")
+        bdc_core::ActivityRecord::new("github", "issue-1", at, "issue")
             .unwrap()
             .with_title("Strands and executors in Asio")
             .with_url("https://lists.example/a")
@@ -374,7 +374,7 @@ async fn dashboard_in_headless_chromium() {
                 json!({"body": "A strand serialises handlers on one executor <b>safely</b>."}),
             )
             .unwrap(),
-        bdc_core::ActivityRecord::new("slack", "C1/1.0", at, "message")
+        bdc_core::ActivityRecord::new("wg21", "P0001", at, "paper")
             .unwrap()
             .with_title("Lunch plans")
             .with_payload(json!({"text": "Anyone for noodles near the office today?"}))
@@ -546,7 +546,7 @@ async fn dashboard_in_headless_chromium() {
     let results = d
         .script("return Array.from(document.querySelectorAll('#results li.result')).map(r => r.dataset.source)")
         .await;
-    assert_eq!(results, json!(["mailing-list"]));
+    assert_eq!(results, json!(["github"]));
     let marked = d
         .script("return document.querySelectorAll('#results .snippet b').length")
         .await;

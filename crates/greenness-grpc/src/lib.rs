@@ -64,9 +64,9 @@ pub struct GreennessService {
 }
 
 impl GreennessService {
-    pub fn new(storage: bdc_storage::Storage, pipeline: Option<Pipeline>) -> GreennessService {
+    pub fn new(store: SqlStore, pipeline: Option<Pipeline>) -> GreennessService {
         GreennessService {
-            store: SqlStore::new(storage),
+            store,
             pipeline,
             watch_poll: Duration::from_millis(500),
         }
@@ -178,11 +178,10 @@ impl Greenness for GreennessService {
         };
         // The write is the gRPC caller's (audit actor).
         let mut p = p.clone();
-        p.store = Arc::new(SqlStore::new(
+        p.store = Arc::new(
             self.store
-                .storage
                 .with_actor(&bdc_core::Actor::http("grpc-api-token")),
-        ));
+        );
         let out = p.ingest(&queue).await.map_err(pipeline_status)?;
         metrics::counter!("bdc_greenness_grpc_requests_total", "method" => "ingest").increment(1);
         Ok(Response::new(IngestResponse {

@@ -1,5 +1,5 @@
-//! The gRPC service over loopback with a real tonic client, on SQLite and
-//! PostgreSQL: auth, ingest (dedup), gating reads, the WatchGreenness
+//! The gRPC service over loopback with a real tonic client, on SQLite,
+//! PostgreSQL and MySQL/MariaDB: auth, ingest (dedup), gating reads, the WatchGreenness
 //! stream, status codes for bad input, unknown queues, a malformed
 //! protobuf message and storage going away, and reflection.
 
@@ -9,16 +9,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bdc_greenness::config::GreennessConfig;
-use bdc_greenness::service::pipeline;
-use bdc_greenness::store::SCHEMA;
+use bdc_greenness::service::pipeline_on;
 use bdc_greenness_grpc::pb::greenness_client::GreennessClient;
 use bdc_greenness_grpc::pb::*;
 use bdc_greenness_grpc::{GreennessService, serve};
-use bdc_storage::{ConnectOptions, Storage};
-use bdc_testsupport::{Kind, TestDb};
+use common::{Db, Dbs};
 use futures_util::StreamExt;
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
+
+// The greenness crate's three-backend fixture (one source of truth).
+#[path = "../../greenness/tests/common/mod.rs"]
+mod common;
 
 const TOKEN: &str = "grpc-secret";
 
@@ -65,12 +67,10 @@ fn ig(commit: &str) -> IsGreenRequest {
     }
 }
 
-async fn flow(kind: Kind) {
-    let db = TestDb::new(kind).await;
-    let storage = Storage::connect(db.url(), &ConnectOptions::default())
-        .await
-        .unwrap();
-    storage.migrate_parts(&[&SCHEMA]).await.unwrap();
+async fn flow(kind: Db) {
+    let Some(dbs) = Dbs::new(kind).await else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(repo.join("a")).unwrap();
@@ -84,9 +84,9 @@ async fn flow(kind: Kind) {
         repo.display()
     );
     let config = Arc::new(GreennessConfig::parse(&yaml, "g.yaml").unwrap());
-    let p = pipeline(storage.clone(), config, &tmp.path().join("ws"), "t");
+    let p = pipeline_on(dbs.store(), config, &tmp.path().join("ws"), "t");
     p.ensure_queues().await.unwrap();
-    let mut service = GreennessService::new(storage.clone(), Some(p.clone()));
+    let mut service = GreennessService::new(dbs.store(), Some(p.clone()));
     service.watch_poll = Duration::from_millis(50);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -281,7 +281,10 @@ async fn flow(kind: Kind) {
     }
 
     // Storage goes away: UNAVAILABLE.
-    storage.close().await;
+    match &dbs.mysql {
+        Some((_, my)) => my.pool.close().await,
+        None => dbs.storage.close().await,
+    }
     let e = c.last_green(authed(lg("main", None))).await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");
 
@@ -295,10 +298,15 @@ async fn flow(kind: Kind) {
 
 #[tokio::test]
 async fn grpc_sqlite() {
-    flow(Kind::Sqlite).await;
+    flow(Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn grpc_postgres() {
-    flow(Kind::Postgres).await;
+    flow(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn grpc_mysql() {
+    flow(Db::MySql).await;
 }

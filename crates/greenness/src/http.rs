@@ -40,13 +40,9 @@ struct ApiState {
 
 /// The greenness routes, state applied. `pipeline` is None when no
 /// greenness configuration is loaded (queries work; ingest answers 503).
-pub fn router(
-    storage: bdc_storage::Storage,
-    pipeline: Option<Pipeline>,
-    api_token: Option<String>,
-) -> Router {
+pub fn router(store: SqlStore, pipeline: Option<Pipeline>, api_token: Option<String>) -> Router {
     let state = ApiState {
-        store: SqlStore::new(storage),
+        store,
         pipeline,
         token: api_token.filter(|t| !t.is_empty()),
     };
@@ -113,12 +109,7 @@ async fn ingest(
     };
     // The write is the HTTP caller's (audit actor), not the serving process's.
     let mut p = p.clone();
-    p.store = std::sync::Arc::new(SqlStore::new(
-        state
-            .store
-            .storage
-            .with_actor(&bdc_core::Actor::http("api-token")),
-    ));
+    p.store = std::sync::Arc::new(state.store.with_actor(&bdc_core::Actor::http("api-token")));
     match p.ingest(&queue).await {
         Ok(out) => (
             if out.created {

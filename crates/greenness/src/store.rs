@@ -242,6 +242,15 @@ impl SqlStore {
         }
     }
 
+    /// The same store writing as `actor` (the audit trail's actor of the
+    /// main database; the MySQL store, when set, is shared).
+    pub fn with_actor(&self, actor: &bdc_core::Actor) -> SqlStore {
+        SqlStore {
+            storage: self.storage.with_actor(actor),
+            mysql: self.mysql.clone(),
+        }
+    }
+
     /// A store whose greenness tables live in MySQL/MariaDB (`storage`
     /// stays the main database of the rest of bdc).
     pub fn with_mysql(storage: Storage, mysql: mysql::MySqlStore) -> SqlStore {

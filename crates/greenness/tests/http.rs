@@ -1,5 +1,7 @@
 //! The greenness HTTP routes over a real listener: bearer auth (fail
-//! closed), ingest → {id}, gating queries.
+//! closed), ingest → {id}, gating queries; on the three store backends.
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
@@ -7,10 +9,8 @@ use std::sync::Arc;
 
 use bdc_greenness::config::GreennessConfig;
 use bdc_greenness::http::router;
-use bdc_greenness::service::pipeline;
-use bdc_greenness::store::SCHEMA;
-use bdc_storage::{ConnectOptions, Storage};
-use bdc_testsupport::{Kind, TestDb};
+use bdc_greenness::service::pipeline_on;
+use common::{Db, Dbs};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -27,13 +27,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-async fn api(kind: Kind) {
+async fn api(kind: Db) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let db = TestDb::new(kind).await;
-    let storage = Storage::connect(db.url(), &ConnectOptions::default())
-        .await
-        .unwrap();
-    storage.migrate_parts(&[&SCHEMA]).await.unwrap();
+    let Some(dbs) = Dbs::new(kind).await else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(repo.join("src")).unwrap();
@@ -47,8 +45,8 @@ async fn api(kind: Kind) {
         repo.display()
     );
     let cfg = Arc::new(GreennessConfig::parse(&yaml, "t.yaml").unwrap());
-    let p = pipeline(storage.clone(), cfg, &tmp.path().join("ws"), "http-test");
-    let app = router(storage.clone(), Some(p.clone()), Some("tok".into()));
+    let p = pipeline_on(dbs.store(), cfg, &tmp.path().join("ws"), "http-test");
+    let app = router(dbs.store(), Some(p.clone()), Some("tok".into()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -111,7 +109,7 @@ async fn api(kind: Kind) {
     assert_eq!(s, 404);
 
     // No token configured: everything is refused.
-    let closed = router(storage.clone(), None, None);
+    let closed = router(dbs.store(), None, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr2 = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -139,10 +137,15 @@ async fn bdc_server_serve(
 
 #[tokio::test]
 async fn http_api_sqlite() {
-    api(Kind::Sqlite).await;
+    api(Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn http_api_postgres() {
-    api(Kind::Postgres).await;
+    api(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn http_api_mysql() {
+    api(Db::MySql).await;
 }

@@ -11,7 +11,14 @@
 //! 4. every admitted request ends (after faults stop, a drain terminates
 //!    every request and leaves no message).
 //!
-//! `BDC_SIM_SCHEDULES` sets the number of seeds (default 2000).
+//! `BDC_SIM_SCHEDULES` sets the number of seeds (default 2000) on the
+//! in-memory store. The same simulation runs on the SQL store on SQLite,
+//! PostgreSQL and MySQL/MariaDB (`BDC_SIM_SQL_SCHEDULES` seeds each,
+//! default 8, one fresh database per seed), with the faults a SQL store
+//! can suffer (crashes before commit, concurrent version bumps; a lost ack
+//! cannot happen there: the transition and the ack are one transaction).
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -22,7 +29,9 @@ use bdc_greenness::config::{GreennessConfig, ProjectSpec, QueueSpec};
 use bdc_greenness::engine::{Clock, Pipeline, RetryPolicy};
 use bdc_greenness::mem::MemStore;
 use bdc_greenness::model::*;
+use bdc_greenness::store::SqlStore;
 use bdc_greenness::traits::*;
+use common::{Db, Dbs};
 
 /// xorshift64*: small, seeded, deterministic.
 #[derive(Debug, Clone)]
@@ -199,22 +208,161 @@ impl BuildRunner for SimRunner {
     }
 }
 
-/// Fault-injecting wrapper of the in-memory store.
-struct FaultStore {
-    inner: Arc<MemStore>,
+/// What the checker reads of a store after every step.
+struct State {
+    queue: Queue,
+    /// Every record, in id order.
+    records: Vec<GreennessRecord>,
+    requests: Vec<Request>,
+    /// Stage messages left.
+    messages: usize,
+    dead: usize,
+}
+
+/// A store the simulation can inject faults into and observe.
+#[async_trait]
+trait SimStore: PipelineStore + Counter + Send + Sync + 'static {
+    /// The worker holding `id` died: its lease ends now.
+    async fn expire_lease(&self, id: i64);
+    /// Another writer updated the request (its version moves).
+    async fn bump_version(&self, request_id: &str);
+    /// The next applied message keeps its lease (lost ack); false when the
+    /// backend cannot lose one.
+    fn lose_next_ack(&self) -> bool;
+    async fn message_exists(&self, id: i64) -> bool;
+    async fn state(&self) -> State;
+}
+
+#[async_trait]
+impl SimStore for MemStore {
+    async fn expire_lease(&self, id: i64) {
+        MemStore::expire_lease(self, id);
+    }
+    async fn bump_version(&self, request_id: &str) {
+        MemStore::bump_version(self, request_id);
+    }
+    fn lose_next_ack(&self) -> bool {
+        MemStore::lose_next_ack(self);
+        true
+    }
+    async fn message_exists(&self, id: i64) -> bool {
+        self.snapshot().messages.contains_key(&id)
+    }
+    async fn state(&self) -> State {
+        let s = self.snapshot();
+        State {
+            queue: s.queues.get("main").unwrap().clone(),
+            records: s.records.clone(),
+            requests: s.requests.values().cloned().collect(),
+            messages: s.messages.len(),
+            dead: s.dead.len(),
+        }
+    }
+}
+
+/// One raw statement on the SQL store's backend (`$1`-style placeholders
+/// are rewritten to `?` for MySQL).
+async fn sql(store: &SqlStore, q: &'static str, q_mysql: &'static str, arg: SqlArg<'_>) {
+    match &store.mysql {
+        Some(my) => {
+            let query = sqlx::query(q_mysql);
+            let query = match arg {
+                SqlArg::Id(i) => query.bind(i),
+                SqlArg::Text(t) => query.bind(t.to_owned()),
+            };
+            query.execute(&my.pool).await.unwrap();
+        }
+        None => {
+            bdc_storage::on_pool!(store.storage, p => {
+                let query = sqlx::query(q);
+                let query = match arg {
+                    SqlArg::Id(i) => query.bind(i),
+                    SqlArg::Text(t) => query.bind(t.to_owned()),
+                };
+                query.execute(p).await.unwrap();
+            });
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum SqlArg<'a> {
+    Id(i64),
+    Text(&'a str),
+}
+
+#[async_trait]
+impl SimStore for SqlStore {
+    async fn expire_lease(&self, id: i64) {
+        sql(
+            self,
+            "UPDATE greenness_messages SET lease_owner = NULL, lease_until_us = NULL WHERE id = $1",
+            "UPDATE greenness_messages SET lease_owner = NULL, lease_until_us = NULL WHERE id = ?",
+            SqlArg::Id(id),
+        )
+        .await;
+    }
+    async fn bump_version(&self, request_id: &str) {
+        sql(
+            self,
+            "UPDATE greenness_requests SET version = version + 1 WHERE id = $1",
+            "UPDATE greenness_requests SET version = version + 1 WHERE id = ?",
+            SqlArg::Text(request_id),
+        )
+        .await;
+    }
+    fn lose_next_ack(&self) -> bool {
+        false
+    }
+    async fn message_exists(&self, id: i64) -> bool {
+        let n: i64 = match &self.mysql {
+            Some(my) => sqlx::query_scalar("SELECT COUNT(*) FROM greenness_messages WHERE id = ?")
+                .bind(id)
+                .fetch_one(&my.pool)
+                .await
+                .unwrap(),
+            None => bdc_storage::on_pool!(self.storage, p => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM greenness_messages WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(p)
+                    .await
+                    .unwrap()
+            }),
+        };
+        n > 0
+    }
+    async fn state(&self) -> State {
+        let queue = PipelineStore::queue(self, "main").await.unwrap().unwrap();
+        let records = self.records_after("main", 0, i64::MAX).await.unwrap();
+        let requests = self.requests("main", i64::MAX).await.unwrap();
+        let messages = self.pending().await.unwrap().total as usize;
+        let dead = self.dead_letters("main").await.unwrap().len();
+        State {
+            queue,
+            records,
+            requests,
+            messages,
+            dead,
+        }
+    }
+}
+
+/// Fault-injecting wrapper of a store.
+struct FaultStore<S: SimStore> {
+    inner: Arc<S>,
     rng: Mutex<Rng>,
     faults: Arc<Mutex<bool>>,
 }
 
 #[async_trait]
-impl Counter for FaultStore {
+impl<S: SimStore> Counter for FaultStore<S> {
     async fn next(&self, queue: &str) -> Result<i64, StoreError> {
         self.inner.next(queue).await
     }
 }
 
 #[async_trait]
-impl PipelineStore for FaultStore {
+impl<S: SimStore> PipelineStore for FaultStore<S> {
     async fn ensure_queue(&self, n: &str, r: &str, f: &str) -> Result<(), StoreError> {
         self.inner.ensure_queue(n, r, f).await
     }
@@ -266,14 +414,14 @@ impl PipelineStore for FaultStore {
             if crash {
                 // The worker dies before committing: the lease expires and
                 // the message is delivered again.
-                self.inner.expire_lease(msg.id);
+                self.inner.expire_lease(msg.id).await;
                 return Err(StoreError::Corrupt {
                     what: "simulation",
                     detail: "crash before commit".into(),
                 });
             }
             if conflict {
-                self.inner.bump_version(&msg.request_id);
+                self.inner.bump_version(&msg.request_id).await;
             }
             if lose {
                 self.inner.lose_next_ack();
@@ -281,8 +429,8 @@ impl PipelineStore for FaultStore {
         }
         let res = self.inner.apply(msg, owner, t, now).await;
         // A lost ack leaves the message leased; the lease runs out.
-        if self.inner.snapshot().messages.contains_key(&msg.id) {
-            self.inner.expire_lease(msg.id);
+        if self.inner.message_exists(msg.id).await {
+            self.inner.expire_lease(msg.id).await;
         }
         res
     }
@@ -363,8 +511,7 @@ struct Checker {
 }
 
 impl Checker {
-    fn check(&mut self, seed: u64, store: &MemStore, world: &World) {
-        let s = store.snapshot();
+    fn check(&mut self, seed: u64, s: &State, world: &World) {
         // 1. facts never change.
         assert!(
             s.records.len() >= self.seen_records.len(),
@@ -375,7 +522,7 @@ impl Checker {
         }
         self.seen_records = s.records.clone();
         // 2. last green moves forward only, and points at a green record.
-        let q = s.queues.get("main").unwrap();
+        let q = &s.queue;
         let mut pointers: Vec<(Scope, &GreenPointer)> = Vec::new();
         if let Some(p) = &q.last_green {
             pointers.push((Scope::Repo, p));
@@ -451,7 +598,7 @@ impl Checker {
     }
 }
 
-async fn simulate(seed: u64) -> (usize, usize, usize) {
+async fn simulate<S: SimStore>(seed: u64, mem: Arc<S>) -> (usize, usize, usize) {
     let mut rng = Rng::new(seed);
     let world = Arc::new(Mutex::new(World {
         commits: vec![Commit {
@@ -462,7 +609,6 @@ async fn simulate(seed: u64) -> (usize, usize, usize) {
         ..World::default()
     }));
     let faults = Arc::new(Mutex::new(true));
-    let mem = Arc::new(MemStore::new());
     let clock = Arc::new(ManualClock(AtomicI64::new(1_700_000_000_000_000)));
     let hooks = Arc::new(CountingHooks(Mutex::new(Vec::new())));
     let pipeline = Pipeline {
@@ -533,7 +679,13 @@ async fn simulate(seed: u64) -> (usize, usize, usize) {
             }
         } else if rng.chance(3) {
             // A new attempt at some finished, not green request.
-            let ids: Vec<String> = mem.snapshot().requests.keys().cloned().collect();
+            let ids: Vec<String> = mem
+                .state()
+                .await
+                .requests
+                .iter()
+                .map(|r| r.id.clone())
+                .collect();
             if !ids.is_empty() {
                 let id = &ids[rng.below(ids.len() as u64) as usize];
                 let _ = pipeline.revalidate(id).await.unwrap();
@@ -545,7 +697,8 @@ async fn simulate(seed: u64) -> (usize, usize, usize) {
             // A crashed worker surfaces as an error; the lease was released.
             let _ = pipeline.step().await;
         }
-        checker.check(seed, &mem, &world.lock().unwrap());
+        let state = mem.state().await;
+        checker.check(seed, &state, &world.lock().unwrap());
     }
     // Faults stop: everything admitted must end.
     *faults.lock().unwrap() = false;
@@ -561,11 +714,12 @@ async fn simulate(seed: u64) -> (usize, usize, usize) {
                 clock.0.fetch_max(next + 1, Ordering::SeqCst);
             }
         }
-        checker.check(seed, &mem, &world.lock().unwrap());
+        let state = mem.state().await;
+        checker.check(seed, &state, &world.lock().unwrap());
     }
-    let s = mem.snapshot();
-    assert!(s.messages.is_empty(), "seed {seed}: messages left");
-    for r in s.requests.values() {
+    let s = mem.state().await;
+    assert_eq!(s.messages, 0, "seed {seed}: messages left");
+    for r in &s.requests {
         assert!(
             r.state.is_terminal(),
             "seed {seed}: request {} ended in {:?}",
@@ -585,7 +739,7 @@ async fn simulate(seed: u64) -> (usize, usize, usize) {
             assert!(!s.records.iter().any(|x| x.request_id == r.id));
         }
     }
-    (s.requests.len(), s.dead.len(), s.records.len())
+    (s.requests.len(), s.dead, s.records.len())
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -596,7 +750,7 @@ async fn invariants_hold_over_thousands_of_schedules() {
         .unwrap_or(2000);
     let (mut requests, mut dead, mut records) = (0, 0, 0);
     for seed in 0..n {
-        let (r, d, c) = simulate(seed).await;
+        let (r, d, c) = simulate(seed, Arc::new(MemStore::new())).await;
         requests += r;
         dead += d;
         records += c;
@@ -604,4 +758,38 @@ async fn invariants_hold_over_thousands_of_schedules() {
     // The faults must actually have been exercised.
     assert!(requests > 0 && dead > 0 && records > 0);
     eprintln!("{n} schedules: {requests} requests, {dead} dead letters, {records} records");
+}
+
+/// The simulation on the SQL store: a fresh database per seed.
+async fn on_sql(db: Db) {
+    let n: u64 = std::env::var("BDC_SIM_SQL_SCHEDULES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let (mut requests, mut records) = (0, 0);
+    for seed in 0..n {
+        let Some(dbs) = Dbs::new(db).await else {
+            return;
+        };
+        let (r, _, c) = simulate(seed, Arc::new(dbs.store())).await;
+        requests += r;
+        records += c;
+    }
+    assert!(n == 0 || (requests > 0 && records > 0));
+    eprintln!("{db:?}: {n} schedules: {requests} requests, {records} records");
+}
+
+#[tokio::test]
+async fn invariants_hold_on_sqlite() {
+    on_sql(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn invariants_hold_on_postgres() {
+    on_sql(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn invariants_hold_on_mysql() {
+    on_sql(Db::MySql).await;
 }

@@ -109,7 +109,28 @@ impl HttpClient {
                         .filter(|s| s.is_finite() && *s >= 0.0)
                         .map(Duration::from_secs_f64);
                     if (200..300).contains(&status) {
-                        let answer = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                        let answer = match resp.bytes().await {
+                            Ok(b) => b.to_vec(),
+                            // The connection broke mid-answer: retried like
+                            // a network error (an empty answer would pass
+                            // for a success).
+                            Err(e) => {
+                                let reason = format!("reading the answer: {e}");
+                                if attempt >= self.opts.max_retries {
+                                    return Err(HttpError::Post {
+                                        url,
+                                        attempts: attempt + 1,
+                                        reason,
+                                    });
+                                }
+                                let wait = self.backoff(attempt).min(self.opts.max_wait);
+                                attempt += 1;
+                                self.retry_metric("network");
+                                tracing::warn!(collector = %self.opts.collector, url = %url, attempt, wait_s = wait.as_secs_f64(), reason = %reason, "POST failed; retrying");
+                                self.clock.sleep(wait).await;
+                                continue;
+                            }
+                        };
                         if let Some(archive) = archive {
                             archive
                                 .store(

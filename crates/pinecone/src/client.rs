@@ -205,6 +205,14 @@ impl PineconeClient {
             what: "describe_index",
             detail: format!("index {name}: host {:?} is not a host name", d.host),
         })?;
+        // The API key goes to this host: never in clear text unless the
+        // control plane itself is plain HTTP (a local stand-in).
+        if host.scheme() != "https" && self.settings.control_url.scheme() == "https" {
+            return Err(PineconeError::BadAnswer {
+                what: "describe_index",
+                detail: format!("index {name}: host {host} is not https"),
+            });
+        }
         Ok(IndexInfo {
             name: d.name,
             host,

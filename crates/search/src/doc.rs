@@ -21,6 +21,10 @@ pub struct SearchDoc {
     pub actor: Option<String>,
     pub library: Option<String>,
     pub at: DateTime<Utc>,
+    /// The source row's version (its `updated_at` in microseconds; 0 when
+    /// the source has none): a re-read of an already indexed version is
+    /// skipped.
+    pub version: u64,
 }
 
 /// Payload strings worth searching: long string values (bodies,
@@ -64,6 +68,7 @@ pub fn from_activity(a: &StoredActivity) -> SearchDoc {
         actor: r.actor().map(str::to_owned),
         library,
         at: r.occurred_at(),
+        version: u64::try_from(a.updated_at.timestamp_micros()).unwrap_or(0),
     }
 }
 
@@ -79,6 +84,7 @@ pub fn from_doc_page(p: &bdc_collector_library_docs::store::DocPage) -> SearchDo
         actor: None,
         library: Some(p.library.clone()),
         at: p.updated_at,
+        version: 0,
     }
 }
 
@@ -101,6 +107,7 @@ pub fn from_talk(
         actor: Some(v.channel_id.clone()),
         library: None,
         at: v.published_at,
+        version: 0,
     }
 }
 
@@ -131,7 +138,127 @@ pub fn from_discord(m: &bdc_collector_discord::store::MessageText) -> SearchDoc 
         actor: Some(m.author_id.clone()),
         library: None,
         at: m.created_at,
+        version: 0,
     }
+}
+
+/// A Discord reply chain (`discord`, `discord-backfill`): the root
+/// message and its replies, one document under the root's id; deleted
+/// messages are left out. None when nothing is left (then the document
+/// is deleted).
+pub fn from_discord_chain(
+    chain: &[bdc_collector_discord::store::MessageText],
+) -> Option<SearchDoc> {
+    let root = chain.first()?;
+    let live: Vec<&bdc_collector_discord::store::MessageText> =
+        chain.iter().filter(|m| !m.deleted).collect();
+    let first = live.first()?;
+    let mut doc = from_discord(first);
+    doc.doc_id = format!("discord:{}", root.id);
+    if live.len() > 1 {
+        doc.kind = "conversation".into();
+        doc.text = live
+            .iter()
+            .map(|m| {
+                let who = m.author_name.as_deref().unwrap_or(&m.author_id);
+                format!("{who}: {}", m.content)
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n");
+    }
+    Some(doc)
+}
+
+/// The document id of one Slack user's messages in one channel within one
+/// hour (`hour_start`: Unix seconds, a multiple of 3,600).
+pub fn slack_doc_id(channel_id: &str, user_id: Option<&str>, hour_start: i64) -> String {
+    format!("slack:{channel_id}:{}:{hour_start}", user_id.unwrap_or("-"))
+}
+
+/// What a Slack document needs besides its messages.
+pub struct SlackGroup<'a> {
+    pub channel_id: &'a str,
+    pub channel_name: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub actor: Option<&'a str>,
+    pub hour_start: i64,
+    /// `<domain>.slack.com`, for the link back.
+    pub domain: Option<&'a str>,
+}
+
+/// One Slack user's messages in one channel within one hour, as the
+/// original groups them. None when no message is left.
+pub fn from_slack_hour(
+    g: &SlackGroup<'_>,
+    messages: &[bdc_collector_slack::store::ConversationMessage],
+) -> Option<SearchDoc> {
+    let first = messages.first()?;
+    let channel = g.channel_name.unwrap_or(g.channel_id);
+    let who = g.actor.or(g.user_id).unwrap_or("unknown");
+    let at = first.posted_at;
+    Some(SearchDoc {
+        doc_id: slack_doc_id(g.channel_id, g.user_id, g.hour_start),
+        source: "slack".into(),
+        kind: if messages.len() > 1 {
+            "conversation".into()
+        } else {
+            "message".into()
+        },
+        title: format!("#{channel}: {who}, {}", at.format("%Y-%m-%d %H:00 UTC")),
+        text: messages
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n"),
+        url: g.domain.map(|d| {
+            format!(
+                "https://{d}.slack.com/archives/{}/p{}",
+                g.channel_id,
+                first.ts.replace('.', "")
+            )
+        }),
+        actor: g.actor.or(g.user_id).map(str::to_owned),
+        library: None,
+        at,
+        version: 0,
+    })
+}
+
+/// A mailing-list message with its body and its thread (`mailing-list`).
+pub fn from_mail(m: &bdc_collector_mailing_list::store::MessageText) -> SearchDoc {
+    let title = m
+        .subject
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "(no subject)".into());
+    let mut text = title.clone();
+    if let Some(t) = m.thread_subject.as_deref().filter(|t| {
+        !t.trim().is_empty() && t.trim_start_matches("Re: ") != title.trim_start_matches("Re: ")
+    }) {
+        text.push_str("\n\nThread: ");
+        text.push_str(t);
+    }
+    if !m.body_text.trim().is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&m.body_text);
+    }
+    SearchDoc {
+        doc_id: mail_doc_id(&m.list, &m.message_id),
+        source: "mailing-list".into(),
+        kind: "message".into(),
+        title,
+        text,
+        url: m.archive_url.clone(),
+        actor: m.from_email.clone().or_else(|| m.from_name.clone()),
+        library: None,
+        at: m.sent_at.unwrap_or(m.updated_at),
+        version: u64::try_from(m.updated_at.timestamp_micros()).unwrap_or(0),
+    }
+}
+
+/// The document id of a mailing-list message.
+pub fn mail_doc_id(list: &str, message_id: &str) -> String {
+    format!("mailing-list:{list}:{message_id}")
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ struct Fields {
     library: Field,
     at: Field,
     start: Field,
+    version: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -49,6 +50,7 @@ fn schema() -> (Schema, Fields) {
         library: b.add_text_field("library", STRING | STORED),
         at: b.add_date_field("at", INDEXED | STORED | FAST),
         start: b.add_u64_field("start", STORED),
+        version: b.add_u64_field("version", STORED),
     };
     (b.build(), f)
 }
@@ -130,7 +132,12 @@ impl SearchIndex {
             what: "opening the directory",
             detail: e.to_string(),
         })?;
-        let index = Index::open_or_create(mmap, schema).map_err(|e| tv(e, dir, "opening"))?;
+        let index = Index::open_or_create(mmap, schema).map_err(|e| match e {
+            tantivy::TantivyError::SchemaError(_) => SearchError::Layout {
+                dir: dir.to_path_buf(),
+            },
+            e => tv(e, dir, "opening"),
+        })?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -183,6 +190,49 @@ impl SearchIndex {
         Ok(self.reader.searcher().num_docs())
     }
 
+    /// The version ([`SearchDoc::version`]) of document `doc_id` in the
+    /// committed index; None when it is not there.
+    pub fn version_of(&self, doc_id: &str) -> Result<Option<u64>, SearchError> {
+        let d = self.first(self.fields.doc_id, doc_id)?;
+        Ok(d.map(|d| {
+            d.get_first(self.fields.version)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0)
+        }))
+    }
+
+    /// The first stored chunk whose `field` is `value`.
+    fn first(&self, field: Field, value: &str) -> Result<Option<TantivyDocument>, SearchError> {
+        let searcher = self.reader.searcher();
+        let q = TermQuery::new(
+            Term::from_field_text(field, value),
+            IndexRecordOption::Basic,
+        );
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(1).order_by_score())
+            .map_err(|e| tv(e, &self.dir, "finding a chunk"))?;
+        let Some((_, addr)) = top.into_iter().next() else {
+            return Ok(None);
+        };
+        let d = searcher
+            .doc(addr)
+            .map_err(|e| tv(e, &self.dir, "reading a chunk"))?;
+        Ok(Some(d))
+    }
+
+    /// Whether the committed index holds document `doc_id`.
+    pub fn contains(&self, doc_id: &str) -> Result<bool, SearchError> {
+        let searcher = self.reader.searcher();
+        let q = TermQuery::new(
+            Term::from_field_text(self.fields.doc_id, doc_id),
+            IndexRecordOption::Basic,
+        );
+        let n = searcher
+            .search(&q, &tantivy::collector::Count)
+            .map_err(|e| tv(e, &self.dir, "looking a document up"))?;
+        Ok(n > 0)
+    }
+
     /// The chunk ids of `doc_id` in the committed index (what a remote
     /// index must delete when the document goes).
     pub fn chunk_ids(&self, doc_id: &str) -> Result<Vec<String>, SearchError> {
@@ -191,8 +241,15 @@ impl SearchIndex {
             Term::from_field_text(self.fields.doc_id, doc_id),
             IndexRecordOption::Basic,
         );
+        // Every chunk, however long the document (no fixed cap).
+        let n = searcher
+            .search(&q, &tantivy::collector::Count)
+            .map_err(|e| tv(e, &self.dir, "counting chunks"))?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
         let top = searcher
-            .search(&q, &TopDocs::with_limit(10_000).order_by_score())
+            .search(&q, &TopDocs::with_limit(n).order_by_score())
             .map_err(|e| tv(e, &self.dir, "listing chunks"))?;
         let mut out = Vec::with_capacity(top.len());
         for (_, addr) in top {
@@ -208,21 +265,10 @@ impl SearchIndex {
 
     /// One stored chunk by id: (its document's fields, the chunk text).
     pub fn chunk(&self, chunk_id: &str) -> Result<Option<(SearchDoc, String)>, SearchError> {
-        let searcher = self.reader.searcher();
         let f = self.fields;
-        let q = TermQuery::new(
-            Term::from_field_text(f.chunk_id, chunk_id),
-            IndexRecordOption::Basic,
-        );
-        let top = searcher
-            .search(&q, &TopDocs::with_limit(1).order_by_score())
-            .map_err(|e| tv(e, &self.dir, "finding a chunk"))?;
-        let Some((_, addr)) = top.into_iter().next() else {
+        let Some(d) = self.first(f.chunk_id, chunk_id)? else {
             return Ok(None);
         };
-        let d: TantivyDocument = searcher
-            .doc(addr)
-            .map_err(|e| tv(e, &self.dir, "reading a chunk"))?;
         let text = |field: Field| {
             d.get_first(field)
                 .and_then(|v| v.as_str())
@@ -245,6 +291,7 @@ impl SearchIndex {
                 actor: text(f.actor),
                 library: text(f.library),
                 at,
+                version: d.get_first(f.version).and_then(|v| v.as_u64()).unwrap_or(0),
             },
             body,
         )))
@@ -424,6 +471,7 @@ impl Writer<'_> {
             }
             d.add_date(f.at, at);
             d.add_u64(f.start, c.start as u64);
+            d.add_u64(f.version, doc.version);
             self.writer
                 .add_document(d)
                 .map_err(|e| tv(e, &self.index.dir, "adding a document"))?;

@@ -74,6 +74,11 @@ pub enum SearchError {
         detail: String,
     },
 
+    /// The index directory holds an index of another layout (an older
+    /// bdc): a sync rebuilds it; `bdc search --reindex` does too.
+    #[error("search index {dir}: built by another version of bdc (its fields differ); rebuild it with `bdc search --reindex`", dir = dir.display())]
+    Layout { dir: PathBuf },
+
     /// Another process holds the index writer (a sync is running).
     #[error("search index {dir}: another sync holds the index writer", dir = dir.display())]
     Busy { dir: PathBuf },
@@ -89,9 +94,10 @@ impl SearchError {
     pub fn into_box(self) -> BoxError {
         let category = match &self {
             SearchError::Args { .. } => Some(FailureCategory::Config),
-            SearchError::Index { .. } | SearchError::Io { .. } | SearchError::Busy { .. } => {
-                Some(FailureCategory::Unknown)
-            }
+            SearchError::Index { .. }
+            | SearchError::Io { .. }
+            | SearchError::Busy { .. }
+            | SearchError::Layout { .. } => Some(FailureCategory::Unknown),
             SearchError::Source { .. } => Some(FailureCategory::Parse),
             SearchError::Pinecone(bdc_pinecone::PineconeError::Http(h)) => Some(h.category()),
             SearchError::Pinecone(_) => Some(FailureCategory::Config),
@@ -210,6 +216,8 @@ pub fn app_types_of(collector: &str) -> Vec<String> {
         "library-docs" => Some("library-docs"),
         "youtube-transcripts" => Some("youtube"),
         "discord" | "discord-backfill" => Some("discord"),
+        "slack" => Some("slack"),
+        "mailing-list" => Some("mailing-list"),
         _ => None,
     };
     std::iter::once("activity")

@@ -9,10 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use bdc_pinecone::{FailureStore, Operation, PineconeClient, Record};
+use bdc_pinecone::{FailedRecord, FailureStore, Operation, PineconeClient, Record, SyncReport};
 use bdc_storage::Storage;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use crate::SearchError;
 use crate::chunk::ChunkConfig;
@@ -21,10 +22,26 @@ use crate::index::{SearchIndex, Writer};
 use crate::store;
 
 /// The app types this build indexes, in sync order.
-pub const APP_TYPES: &[&str] = &["activity", "library-docs", "youtube", "discord"];
+pub const APP_TYPES: &[&str] = &[
+    "activity",
+    "mailing-list",
+    "library-docs",
+    "youtube",
+    "discord",
+    "slack",
+];
+
+/// Sources whose activity records are not indexed as such: their own app
+/// type indexes them with their texts (mail bodies with their thread,
+/// Discord reply chains, Slack hours).
+const GROUPED_SOURCES: &[&str] = &["mailing-list", "discord", "slack"];
 
 /// Documents per batch (one commit and one cursor move per batch).
 const BATCH: u32 = 2000;
+
+/// Allowance for clock skew between the writers' `updated_at` stamps and
+/// the database's transaction start times (see `sync_activity`).
+const HORIZON_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Pinecone as a second sink.
 pub struct PineconeSink {
@@ -96,7 +113,15 @@ fn metadata(d: &SearchDoc) -> Map<String, Value> {
     m
 }
 
-impl Batch<'_> {
+impl<'a> Batch<'a> {
+    fn new(index: &'a SearchIndex) -> Result<Self, SearchError> {
+        Ok(Batch {
+            writer: index.writer()?,
+            records: Vec::new(),
+            deletes: Vec::new(),
+        })
+    }
+
     fn upsert(
         &mut self,
         index: &SearchIndex,
@@ -165,18 +190,30 @@ async fn finish(
         let ns = sink.namespace(app_type);
         let records = std::mem::take(&mut batch.records);
         if !records.is_empty() {
-            let r = sink.client.upsert(&ns, &records).await?;
+            let r = match sink.client.upsert(&ns, &records).await {
+                Ok(r) => r,
+                // A whole-call failure (the index cannot be described, say):
+                // keep every id so nothing computed here is lost when the
+                // cursor moves.
+                Err(e) => failed_all(records.iter().map(|r| r.id.clone()), &e),
+            };
             counts.pinecone_upserted += r.done.len() as u64;
             counts.pinecone_failed += r.failed.len() as u64;
+            // An id kept from an earlier run and written now is done.
+            sink.failures.clear(&ns, &r.done).await?;
             sink.failures
                 .keep(&ns, Operation::Upsert, &r.failed)
                 .await?;
         }
         let deletes = std::mem::take(&mut batch.deletes);
         if !deletes.is_empty() {
-            let r = sink.client.delete(&ns, &deletes).await?;
+            let r = match sink.client.delete(&ns, &deletes).await {
+                Ok(r) => r,
+                Err(e) => failed_all(deletes.iter().cloned(), &e),
+            };
             counts.pinecone_deleted += r.done.len() as u64;
             counts.pinecone_failed += r.failed.len() as u64;
+            sink.failures.clear(&ns, &r.done).await?;
             sink.failures
                 .keep(&ns, Operation::Delete, &r.failed)
                 .await?;
@@ -184,6 +221,22 @@ async fn finish(
     }
     store::set_cursor(storage, app_type, position, docs).await?;
     Ok(())
+}
+
+/// Every id of a call that failed as a whole, as failures to keep.
+fn failed_all(ids: impl Iterator<Item = String>, e: &bdc_pinecone::PineconeError) -> SyncReport {
+    tracing::warn!(error = %e, "Pinecone call failed; its ids are kept for the next run");
+    let error = e.to_string();
+    SyncReport {
+        done: Vec::new(),
+        failed: ids
+            .map(|id| FailedRecord {
+                id,
+                error: error.clone(),
+            })
+            .collect(),
+        requests: 0,
+    }
 }
 
 /// Retry the ids Pinecone refused last time (texts come from the index).
@@ -221,7 +274,12 @@ async fn retry_failures(
     }
     sink.failures.clear(&ns, &gone).await?;
     if !records.is_empty() {
-        let r = sink.client.upsert(&ns, &records).await?;
+        // A whole-call failure leaves the ids kept for the next run.
+        let r = sink
+            .client
+            .upsert(&ns, &records)
+            .await
+            .unwrap_or_else(|e| failed_all(records.iter().map(|r| r.id.clone()), &e));
         counts.pinecone_retried += r.done.len() as u64;
         sink.failures.clear(&ns, &r.done).await?;
         sink.failures
@@ -229,7 +287,11 @@ async fn retry_failures(
             .await?;
     }
     if !deletes.is_empty() {
-        let r = sink.client.delete(&ns, &deletes).await?;
+        let r = sink
+            .client
+            .delete(&ns, &deletes)
+            .await
+            .unwrap_or_else(|e| failed_all(deletes.iter().cloned(), &e));
         counts.pinecone_retried += r.done.len() as u64;
         sink.failures.clear(&ns, &r.done).await?;
         sink.failures
@@ -237,6 +299,15 @@ async fn retry_failures(
             .await?;
     }
     Ok(())
+}
+
+/// A `T|A|B` cursor (B, the last field, may hold `|`).
+fn parse_triple(p: &str) -> Option<(DateTime<Utc>, String, String)> {
+    let mut it = p.splitn(3, '|');
+    let t = DateTime::parse_from_rfc3339(it.next()?)
+        .ok()?
+        .with_timezone(&Utc);
+    Some((t, it.next()?.to_owned(), it.next()?.to_owned()))
 }
 
 fn parse_position(p: &str) -> Option<(DateTime<Utc>, i64)> {
@@ -258,34 +329,59 @@ pub async fn sync(
         SearchIndex::destroy(&dir)?;
         store::reset(storage).await?;
     }
-    let index = SearchIndex::open(&dir)?;
+    let index = match SearchIndex::open(&dir) {
+        Err(SearchError::Layout { .. }) => {
+            // Built by another version of bdc: rebuilt from the database.
+            tracing::warn!(dir = %dir.display(), "search index of another layout: rebuilding it");
+            SearchIndex::destroy(&dir)?;
+            store::reset(storage).await?;
+            SearchIndex::open(&dir)?
+        }
+        r => r?,
+    };
     let mut counts = SyncCounts::default();
     for &app in APP_TYPES {
         if !opts.app_types.is_empty() && !opts.app_types.iter().any(|a| a == app) {
             continue;
         }
         let span = tracing::info_span!("search_sync", app_type = app);
-        let _e = span.enter();
-        if let Some(sink) = &opts.pinecone {
-            retry_failures(&index, sink, app, &mut counts).await?;
-        }
-        let before = counts.documents + counts.deleted;
-        match app {
-            "activity" => sync_activity(storage, &index, opts, &mut counts).await?,
-            "library-docs" => sync_docs(storage, workspace, &index, opts, &mut counts).await?,
-            "youtube" => sync_youtube(storage, &index, opts, &mut counts).await?,
-            "discord" => sync_discord(storage, &index, opts, &mut counts).await?,
-            _ => {}
-        }
-        let n = counts.documents + counts.deleted - before;
-        counts.per_app_type.insert(app.to_owned(), n);
-        storage
-            .index_syncs()
-            .record(app, crate::NAME, i64::try_from(n).unwrap_or(i64::MAX))
+        sync_app(storage, workspace, &index, opts, app, &mut counts)
+            .instrument(span)
             .await?;
-        tracing::info!(documents = n, "app type synced");
     }
     Ok(counts)
+}
+
+/// One app type: retry kept Pinecone failures, sync, record the sync.
+async fn sync_app(
+    storage: &Storage,
+    workspace: &Path,
+    index: &SearchIndex,
+    opts: &SyncOptions,
+    app: &str,
+    counts: &mut SyncCounts,
+) -> Result<(), SearchError> {
+    if let Some(sink) = &opts.pinecone {
+        retry_failures(index, sink, app, counts).await?;
+    }
+    let before = counts.documents + counts.deleted;
+    match app {
+        "activity" => sync_activity(storage, index, opts, counts).await?,
+        "library-docs" => sync_docs(storage, workspace, index, opts, counts).await?,
+        "youtube" => sync_youtube(storage, index, opts, counts).await?,
+        "discord" => sync_discord(storage, index, opts, counts).await?,
+        "slack" => sync_slack(storage, index, opts, counts).await?,
+        "mailing-list" => sync_mail(storage, index, opts, counts).await?,
+        _ => {}
+    }
+    let n = counts.documents + counts.deleted - before;
+    counts.per_app_type.insert(app.to_owned(), n);
+    storage
+        .index_syncs()
+        .record(app, crate::NAME, i64::try_from(n).unwrap_or(i64::MAX))
+        .await?;
+    tracing::info!(documents = n, "app type synced");
+    Ok(())
 }
 
 async fn sync_activity(
@@ -294,25 +390,63 @@ async fn sync_activity(
     opts: &SyncOptions,
     counts: &mut SyncCounts,
 ) -> Result<(), SearchError> {
-    let mut pos = store::cursor(storage, "activity")
-        .await?
-        .as_deref()
-        .and_then(parse_position);
+    // The cursor is `T|ID`, or `T|ID|T2|ID2` when it was held back: rows
+    // up to (T2, ID2) were read, but a transaction open at the time could
+    // still commit rows stamped after (T, ID); the next sync reads from
+    // (T, ID) again and skips what it finds indexed at the same version.
+    let stored = store::cursor(storage, "activity").await?;
+    let (mut pos, read_up_to) = match stored.as_deref() {
+        Some(p) => match p.splitn(3, '|').collect::<Vec<_>>().as_slice() {
+            [t, id, rest] => (parse_position(&format!("{t}|{id}")), parse_position(rest)),
+            _ => (parse_position(p), None),
+        },
+        None => (None, None),
+    };
     loop {
+        // Before the read: a transaction open now may commit rows stamped
+        // before what this read returns.
+        let horizon = storage
+            .oldest_open_transaction()
+            .await?
+            .map(|t| t - HORIZON_MARGIN);
         let rows = storage.activity().changed_after(pos, BATCH).await?;
         let Some((t, id, _)) = rows.last() else {
             return Ok(());
         };
         let next = (*t, *id);
-        let mut batch = Batch {
-            writer: index.writer()?,
-            records: Vec::new(),
-            deletes: Vec::new(),
-        };
-        for (_, _, a) in &rows {
-            batch.upsert(index, &doc::from_activity(a), opts, counts)?;
+        let mut batch = Batch::new(index)?;
+        for (t, id, a) in &rows {
+            // Indexed by their own app type (an index of the earlier
+            // layout, which had them alone, is rebuilt whole).
+            if GROUPED_SOURCES.contains(&a.record.source_system()) {
+                continue;
+            }
+            let d = doc::from_activity(a);
+            let reread = read_up_to.is_some_and(|c| (*t, *id) <= c);
+            if reread && index.version_of(&d.doc_id)? == Some(d.version) {
+                continue;
+            }
+            batch.upsert(index, &d, opts, counts)?;
         }
-        let position = format!("{}|{}", next.0.to_rfc3339(), next.1);
+        let read = format!("{}|{}", next.0.to_rfc3339(), next.1);
+        let position = match horizon {
+            Some(h) if next.0 >= h => {
+                let held = (h, i64::MIN);
+                // Keep the furthest point ever read, so re-reads stay cheap.
+                let up_to = match read_up_to {
+                    Some(r) if r > next => r,
+                    _ => next,
+                };
+                format!(
+                    "{}|{}|{}|{}",
+                    held.0.to_rfc3339(),
+                    held.1,
+                    up_to.0.to_rfc3339(),
+                    up_to.1
+                )
+            }
+            _ => read,
+        };
         finish(
             storage,
             index,
@@ -340,11 +474,7 @@ async fn sync_docs(
         .map(|t| t.with_timezone(&Utc));
     let mut after = None;
     let mut newest = since;
-    let mut batch = Batch {
-        writer: index.writer()?,
-        records: Vec::new(),
-        deletes: Vec::new(),
-    };
+    let mut batch = Batch::new(index)?;
     let mut n = 0u64;
     loop {
         let pages = doc_pages(
@@ -401,11 +531,7 @@ async fn sync_youtube(
     // Talks are few (hundreds) and carry no change time: rebuilt whole,
     // each replacing its earlier version by id.
     let vids = videos(storage).await?;
-    let mut batch = Batch {
-        writer: index.writer()?,
-        records: Vec::new(),
-        deletes: Vec::new(),
-    };
+    let mut batch = Batch::new(index)?;
     for v in &vids {
         let segs = segments(storage, &v.video_id).await?;
         let transcript: Vec<&str> = segs.iter().map(|s| s.text.as_str()).collect();
@@ -428,41 +554,198 @@ async fn sync_youtube(
     .await
 }
 
+/// Discord, one document per reply chain (`discord:<root id>`), following
+/// the messages' change feed (`updated_at`), so edits and deletions after
+/// indexing reach the index. Replies indexed alone by an earlier build are
+/// dropped when their chain is rebuilt.
 async fn sync_discord(
     storage: &Storage,
     index: &SearchIndex,
     opts: &SyncOptions,
     counts: &mut SyncCounts,
 ) -> Result<(), SearchError> {
-    use bdc_collector_discord::store::message_texts;
-    let mut after = store::cursor(storage, "discord").await?;
+    use bdc_collector_discord::store::{chain_root, changed_messages, reply_chain};
+    let cursor = store::cursor(storage, "discord").await?;
+    // A cursor of an earlier build (a bare message id) starts over.
+    let mut pos: Option<(DateTime<Utc>, String)> = cursor.as_deref().and_then(|p| {
+        let (t, id) = p.split_once('|')?;
+        Some((
+            DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc),
+            id.to_owned(),
+        ))
+    });
     loop {
-        let msgs = message_texts(storage, after.as_deref(), BATCH).await?;
-        let Some(last) = msgs.last() else {
+        let changed = changed_messages(
+            storage,
+            pos.as_ref().map(|(t, id)| (*t, id.as_str())),
+            BATCH,
+        )
+        .await?;
+        let Some((t, id)) = changed.last() else {
             return Ok(());
         };
-        let next = last.id.clone();
-        let mut batch = Batch {
-            writer: index.writer()?,
-            records: Vec::new(),
-            deletes: Vec::new(),
-        };
-        for m in &msgs {
-            if m.deleted {
-                batch.delete(index, &format!("discord:{}", m.id), opts, counts)?;
-            } else {
-                batch.upsert(index, &doc::from_discord(m), opts, counts)?;
+        let next = (*t, id.clone());
+        let mut batch = Batch::new(index)?;
+        let mut roots = BTreeSet::new();
+        for (_, id) in &changed {
+            let root = chain_root(storage, id).await?;
+            if root != *id {
+                let own = format!("discord:{id}");
+                if index.contains(&own)? {
+                    batch.delete(index, &own, opts, counts)?;
+                }
+            }
+            roots.insert(root);
+        }
+        for root in &roots {
+            let chain = reply_chain(storage, root).await?;
+            match doc::from_discord_chain(&chain) {
+                Some(d) => batch.upsert(index, &d, opts, counts)?,
+                None => batch.delete(index, &format!("discord:{root}"), opts, counts)?,
             }
         }
+        let position = format!("{}|{}", next.0.to_rfc3339(), next.1);
         finish(
             storage,
             index,
             &mut batch,
-            ("discord", &next, msgs.len() as u64),
+            ("discord", &position, changed.len() as u64),
             opts,
             counts,
         )
         .await?;
-        after = Some(next);
+        pos = Some(next);
+    }
+}
+
+/// Slack, one document per user, channel and hour (as the original groups
+/// messages), following the messages' change feed (`updated_at`): a
+/// changed message rebuilds its hour's document; an hour with no live
+/// message left is deleted.
+async fn sync_slack(
+    storage: &Storage,
+    index: &SearchIndex,
+    opts: &SyncOptions,
+    counts: &mut SyncCounts,
+) -> Result<(), SearchError> {
+    use bdc_collector_slack::store::{changed_messages, conversation, names, team_domain};
+    let mut pos = store::cursor(storage, "slack")
+        .await?
+        .as_deref()
+        .and_then(parse_triple);
+    let mut lookups = None;
+    loop {
+        let changed = changed_messages(
+            storage,
+            pos.as_ref().map(|(t, c, ts)| (*t, c.as_str(), ts.as_str())),
+            BATCH,
+        )
+        .await?;
+        let Some(last) = changed.last() else {
+            return Ok(());
+        };
+        let next = (last.updated_at, last.channel_id.clone(), last.ts.clone());
+        if lookups.is_none() {
+            lookups = Some((names(storage).await?, team_domain(storage).await?));
+        }
+        let Some((names, domain)) = &lookups else {
+            return Ok(());
+        };
+        let groups: BTreeSet<(String, Option<String>, i64)> = changed
+            .iter()
+            .map(|m| {
+                let secs = m.posted_at.timestamp();
+                (
+                    m.channel_id.clone(),
+                    m.user_id.clone(),
+                    secs - secs.rem_euclid(3600),
+                )
+            })
+            .collect();
+        let mut batch = Batch::new(index)?;
+        for (channel, user, hour) in &groups {
+            let msgs = conversation(
+                storage,
+                channel,
+                user.as_deref(),
+                &format!("{hour}.000000"),
+                &format!("{}.000000", hour + 3600),
+            )
+            .await?;
+            let g = doc::SlackGroup {
+                channel_id: channel,
+                channel_name: names.channels.get(channel).map(String::as_str),
+                user_id: user.as_deref(),
+                actor: user
+                    .as_deref()
+                    .and_then(|u| names.actors.get(u))
+                    .map(String::as_str),
+                hour_start: *hour,
+                domain: domain.as_deref(),
+            };
+            match doc::from_slack_hour(&g, &msgs) {
+                Some(d) => batch.upsert(index, &d, opts, counts)?,
+                None => {
+                    let id = doc::slack_doc_id(channel, user.as_deref(), *hour);
+                    if index.contains(&id)? {
+                        batch.delete(index, &id, opts, counts)?;
+                    }
+                }
+            }
+        }
+        let position = format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2);
+        finish(
+            storage,
+            index,
+            &mut batch,
+            ("slack", &position, changed.len() as u64),
+            opts,
+            counts,
+        )
+        .await?;
+        pos = Some(next);
+    }
+}
+
+/// Mailing-list messages with their bodies and thread subject, following
+/// the messages' change feed (`updated_at`).
+async fn sync_mail(
+    storage: &Storage,
+    index: &SearchIndex,
+    opts: &SyncOptions,
+    counts: &mut SyncCounts,
+) -> Result<(), SearchError> {
+    use bdc_collector_mailing_list::store::changed_messages;
+    let mut pos = store::cursor(storage, "mailing-list")
+        .await?
+        .as_deref()
+        .and_then(parse_triple);
+    loop {
+        let msgs = changed_messages(
+            storage,
+            pos.as_ref().map(|(t, l, id)| (*t, l.as_str(), id.as_str())),
+            BATCH,
+        )
+        .await?;
+        let Some(last) = msgs.last() else {
+            return Ok(());
+        };
+        let next = (last.updated_at, last.list.clone(), last.message_id.clone());
+        let mut batch = Batch::new(index)?;
+        for m in &msgs {
+            batch.upsert(index, &doc::from_mail(m), opts, counts)?;
+        }
+        // The message id is the last field: a `|` in it is kept.
+        let position = format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2);
+        finish(
+            storage,
+            index,
+            &mut batch,
+            ("mailing-list", &position, msgs.len() as u64),
+            opts,
+            counts,
+        )
+        .await?;
+        pos = Some(next);
     }
 }

@@ -1,7 +1,8 @@
 //! The embedded index end to end on SQLite and PostgreSQL: relevance on a
 //! generated corpus, incremental sync after edits and deletions, queries
 //! with search syntax, a rebuild after the index directory is lost, the
-//! `/health/` sync records, and Pinecone as a second sink (a local
+//! `/health/` sync records, Slack and Discord grouped documents (hours,
+//! reply chains) following edits and deletions, and Pinecone as a second sink (a local
 //! stand-in in Pinecone's documented shapes).
 
 use std::path::Path;
@@ -24,11 +25,13 @@ async fn storage(kind: Kind) -> (TestDb, Storage) {
         .await
         .unwrap();
     s.migrate_parts(&[
+        &bdc_collector_mailing_list::SCHEMA,
         &bdc_search::SCHEMA,
         &bdc_pinecone::SCHEMA,
         &bdc_collector_library_docs::SCHEMA,
         &bdc_collector_youtube_transcripts::store::SCHEMA,
         &bdc_collector_discord::SCHEMA,
+        &bdc_collector_slack::SCHEMA,
     ])
     .await
     .unwrap();
@@ -54,7 +57,8 @@ const WORDS: &[&str] = &[
     "signal",
 ];
 
-/// `n` mailing-list-like records; record 37 has all of "asio strand
+/// `n` records with bodies (issue-like, a source indexed by its activity
+/// records); record 37 has all of "asio strand
 /// executor" in its title, others have them scattered in their bodies.
 fn corpus(n: usize) -> Vec<ActivityRecord> {
     let base = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
@@ -80,7 +84,7 @@ fn corpus(n: usize) -> Vec<ActivityRecord> {
                 body.push_str(" The executor model is new to me.");
             }
             ActivityRecord::new(
-                "mailing-list",
+                "github",
                 format!("<m{i}@lists.example>"),
                 base + Duration::hours(i as i64),
                 "message",
@@ -128,7 +132,7 @@ async fn relevance_incremental_edits_and_rebuild(kind: Kind) {
 
     let hits = find(ws.path(), "asio strand executor");
     assert_eq!(hits[0].title, "Asio strand executor semantics", "{hits:#?}");
-    assert_eq!(hits[0].source, "mailing-list");
+    assert_eq!(hits[0].source, "github");
     assert_eq!(
         hits[0].url.as_deref(),
         Some("https://lists.example/boost/m37")
@@ -230,7 +234,17 @@ async fn relevance_incremental_edits_and_rebuild(kind: Kind) {
     // /health/'s pinecone_sync: one entry per app type.
     let syncs = s.index_syncs().list().await.unwrap();
     let names: Vec<&str> = syncs.iter().map(|x| x.index_name.as_str()).collect();
-    assert_eq!(names, ["activity", "discord", "library-docs", "youtube"]);
+    assert_eq!(
+        names,
+        [
+            "activity",
+            "discord",
+            "library-docs",
+            "mailing-list",
+            "slack",
+            "youtube"
+        ]
+    );
 
     // The index directory is lost: --reindex rebuilds it from the database.
     let ids = |ws: &Path| {
@@ -353,9 +367,310 @@ async fn pinecone_gets_the_same_chunks_and_failures_are_retried(kind: Kind) {
         .find(|r| r.url.path().ends_with("/upsert"))
         .map(|r| String::from_utf8_lossy(&r.body).into_owned())
         .unwrap();
-    assert!(
-        body.contains("\"_id\":\"activity:mailing-list:<m"),
-        "{body}"
-    );
+    assert!(body.contains("\"_id\":\"activity:github:<m"), "{body}");
     assert!(body.contains("#0\""), "{body}");
+}
+
+/// Raw rows for the grouping test (the collectors' own write paths are
+/// tested in their crates; here only the read side matters).
+async fn exec(
+    s: &Storage,
+    sql: &'static str,
+    binds: Vec<serde_json::Value>,
+    times: Vec<chrono::DateTime<Utc>>,
+) {
+    // Strings first, then timestamps, in placeholder order.
+    bdc_storage::on_pool!(s, p => {
+        let mut q = sqlx::query(sql);
+        for b in &binds {
+            q = match b {
+                serde_json::Value::Null => q.bind(None::<String>),
+                serde_json::Value::Bool(v) => q.bind(*v),
+                v => q.bind(v.as_str().unwrap().to_owned()),
+            };
+        }
+        for t in &times {
+            q = q.bind(bdc_storage::normalize_time(*t));
+        }
+        q.execute(p).await.unwrap();
+    });
+}
+
+async fn slack_msg(
+    s: &Storage,
+    ts: &str,
+    user: &str,
+    text: &str,
+    deleted: bool,
+    updated: chrono::DateTime<Utc>,
+) {
+    let secs: i64 = ts.split('.').next().unwrap().parse().unwrap();
+    let posted = chrono::DateTime::from_timestamp(secs, 0).unwrap();
+    let sql = "INSERT INTO sl_messages (channel_id, ts, user_id, text, deleted, content_hash, source, posted_at, version_at, first_seen_at, updated_at)
+         VALUES ('C1', $1, $2, $3, $4, 'h', 'api', $5, $6, $7, $8)
+         ON CONFLICT (channel_id, ts) DO UPDATE SET text = excluded.text, deleted = excluded.deleted, updated_at = excluded.updated_at";
+    exec(
+        s,
+        sql,
+        vec![json!(ts), json!(user), json!(text), json!(deleted)],
+        vec![posted, posted, posted, updated],
+    )
+    .await;
+}
+
+async fn discord_msg(
+    s: &Storage,
+    id: &str,
+    reply_to: Option<&str>,
+    text: &str,
+    deleted: bool,
+    updated: chrono::DateTime<Utc>,
+) {
+    let created = Utc.with_ymd_and_hms(2025, 2, 1, 9, 0, 0).unwrap()
+        + Duration::minutes(id.trim_start_matches('m').parse::<i64>().unwrap());
+    exec(
+        s,
+        "INSERT INTO dc_messages (id, channel_id, guild_id, author_id, kind, content, month, reply_to_id, deleted, content_hash, source, created_at, first_seen_at, updated_at)
+         VALUES ($1, 'ch', 'g', 'a1', 'Default', $2, '2025-02', $3, $4, 'h', 'api', $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE SET content = excluded.content, deleted = excluded.deleted, updated_at = excluded.updated_at",
+        vec![json!(id), json!(text), json!(reply_to), json!(deleted)],
+        vec![created, created, updated],
+    )
+    .await;
+}
+
+fn ids_of(ws: &Path, source: &str) -> Vec<(String, String)> {
+    let index = SearchIndex::open(&index_dir(ws)).unwrap();
+    let mut v: Vec<(String, String)> = index
+        .search(&SearchQuery {
+            text: "boost".into(),
+            source: Some(source.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.doc_id, h.kind))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Slack messages are grouped per user, channel and hour; Discord messages
+/// per reply chain; edits and deletions after indexing reach both.
+async fn grouped_documents(kind: Kind) {
+    let (_db, s) = storage(kind).await;
+    let ws = tempfile::tempdir().unwrap();
+    let t0 = Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap();
+    exec(
+        &s,
+        "INSERT INTO sl_channels (id, name, first_seen_at, updated_at) VALUES ('C1', 'general', $1, $2)",
+        vec![],
+        vec![t0, t0],
+    )
+    .await;
+    exec(
+        &s,
+        "INSERT INTO sl_users (id, name, first_seen_at, updated_at) VALUES ('U1', 'alice', $1, $2)",
+        vec![],
+        vec![t0, t0],
+    )
+    .await;
+    // 2025-01-01 10:00 UTC = 1735725600.
+    slack_msg(
+        &s,
+        "1735725900.000100",
+        "U1",
+        "boost asio first message here",
+        false,
+        t0,
+    )
+    .await;
+    slack_msg(
+        &s,
+        "1735727900.000200",
+        "U1",
+        "boost strand second message here",
+        false,
+        t0,
+    )
+    .await;
+    slack_msg(
+        &s,
+        "1735729800.000300",
+        "U1",
+        "boost next hour message here",
+        false,
+        t0,
+    )
+    .await;
+    slack_msg(
+        &s,
+        "1735726800.000400",
+        "U2",
+        "boost other user message here",
+        false,
+        t0,
+    )
+    .await;
+    discord_msg(&s, "m1", None, "boost root question about asio", false, t0).await;
+    discord_msg(
+        &s,
+        "m2",
+        Some("m1"),
+        "boost first answer to the question",
+        false,
+        t0,
+    )
+    .await;
+    discord_msg(
+        &s,
+        "m3",
+        Some("m2"),
+        "boost follow-up with more details",
+        false,
+        t0,
+    )
+    .await;
+    discord_msg(
+        &s,
+        "m4",
+        None,
+        "boost unrelated message in channel",
+        false,
+        t0,
+    )
+    .await;
+
+    let c = sync::sync(&s, ws.path(), &opts()).await.unwrap();
+    assert_eq!(c.per_app_type.get("slack"), Some(&3), "{c:?}");
+    assert_eq!(c.per_app_type.get("discord"), Some(&2), "{c:?}");
+    assert_eq!(
+        ids_of(ws.path(), "slack"),
+        [
+            (
+                "slack:C1:U1:1735725600".to_owned(),
+                "conversation".to_owned()
+            ),
+            ("slack:C1:U1:1735729200".to_owned(), "message".to_owned()),
+            ("slack:C1:U2:1735725600".to_owned(), "message".to_owned()),
+        ]
+    );
+    assert_eq!(
+        ids_of(ws.path(), "discord"),
+        [
+            ("discord:m1".to_owned(), "conversation".to_owned()),
+            ("discord:m4".to_owned(), "message".to_owned()),
+        ]
+    );
+    let hit = &find(ws.path(), "strand second")[0];
+    assert_eq!(hit.doc_id, "slack:C1:U1:1735725600");
+    assert!(hit.title.contains("#general: alice"), "{}", hit.title);
+
+    // Nothing changed: nothing indexed again.
+    let c = sync::sync(&s, ws.path(), &opts()).await.unwrap();
+    assert_eq!(c.documents + c.deleted, 0, "{c:?}");
+
+    // Edits and deletions after indexing.
+    let t1 = t0 + Duration::hours(1);
+    slack_msg(
+        &s,
+        "1735727900.000200",
+        "U1",
+        "boost cobalt edited message here",
+        false,
+        t1,
+    )
+    .await;
+    slack_msg(
+        &s,
+        "1735729800.000300",
+        "U1",
+        "boost next hour message here",
+        true,
+        t1,
+    )
+    .await;
+    discord_msg(
+        &s,
+        "m3",
+        Some("m2"),
+        "boost coroutine follow-up with details",
+        false,
+        t1,
+    )
+    .await;
+    discord_msg(
+        &s,
+        "m4",
+        None,
+        "boost unrelated message in channel",
+        true,
+        t1,
+    )
+    .await;
+    let c = sync::sync(&s, ws.path(), &opts()).await.unwrap();
+    assert_eq!((c.documents, c.deleted), (2, 2), "{c:?}");
+    assert_eq!(
+        find(ws.path(), "cobalt edited")[0].doc_id,
+        "slack:C1:U1:1735725600"
+    );
+    assert!(find(ws.path(), "strand second").is_empty());
+    assert_eq!(
+        find(ws.path(), "coroutine follow-up")[0].doc_id,
+        "discord:m1"
+    );
+    assert_eq!(ids_of(ws.path(), "slack").len(), 2);
+    assert_eq!(ids_of(ws.path(), "discord").len(), 1);
+}
+
+#[tokio::test]
+async fn grouped_documents_sqlite() {
+    grouped_documents(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn grouped_documents_postgres() {
+    grouped_documents(Kind::Postgres).await;
+}
+
+/// PostgreSQL with several writers: a transaction that stamped its rows
+/// before a sync read later rows, but committed after it, is still
+/// indexed by the next sync (the cursor is held behind open transactions),
+/// and the rows read twice are not indexed twice.
+#[tokio::test]
+async fn a_late_committing_transaction_is_not_skipped() {
+    let (_db, s) = storage(Kind::Postgres).await;
+    let ws = tempfile::tempdir().unwrap();
+    let records = corpus(3);
+    s.activity()
+        .upsert(&records[..1], None, None)
+        .await
+        .unwrap();
+    let c = sync::sync(&s, ws.path(), &opts()).await.unwrap();
+    assert_eq!(c.documents, 1, "{c:?}");
+    // A writer stamps record 1 and stays open...
+    let mut tx = s.begin().await.unwrap();
+    bdc_storage::activity::upsert_in_tx(&mut tx, &records[1..2], None, None)
+        .await
+        .unwrap();
+    // ...while another commits record 2, stamped later, and a sync runs.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    s.activity()
+        .upsert(&records[2..3], None, None)
+        .await
+        .unwrap();
+    let c = sync::sync(&s, ws.path(), &opts()).await.unwrap();
+    assert_eq!(c.documents, 1, "{c:?}");
+    tx.commit().await.unwrap();
+    // The late commit is found; record 2 is not indexed again.
+    let c = sync::sync(&s, ws.path(), &opts()).await.unwrap();
+    assert_eq!((c.documents, c.deleted), (1, 0), "{c:?}");
+    let c = sync::sync(&s, ws.path(), &opts()).await.unwrap();
+    assert_eq!((c.documents, c.deleted), (0, 0), "{c:?}");
+    let index = SearchIndex::open(&index_dir(ws.path())).unwrap();
+    for i in 0..3 {
+        let id = format!("activity:github:<m{i}@lists.example>");
+        assert!(index.contains(&id).unwrap(), "{id}");
+    }
 }

@@ -363,6 +363,25 @@ impl Storage {
         self.actor.as_deref()
     }
 
+    /// When the oldest transaction still open on this database (other than
+    /// the asking connection's) began; None when there is none, and always
+    /// on SQLite (one writer at a time). A change feed read by `updated_at`
+    /// must not move its cursor past this time: such a transaction may
+    /// still commit rows stamped before the rows already read.
+    pub async fn oldest_open_transaction(&self) -> Result<Option<DateTime<Utc>>> {
+        match &self.pool {
+            Pool::Sqlite(_) => Ok(None),
+            Pool::Postgres(p) => sqlx::query_scalar(
+                "SELECT min(xact_start) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                   AND xact_start IS NOT NULL",
+            )
+            .fetch_one(p)
+            .await
+            .ctx("reading the oldest open transaction"),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self.pool {
             Pool::Sqlite(_) => Backend::Sqlite,

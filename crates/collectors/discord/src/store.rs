@@ -27,12 +27,20 @@ pub const SOURCE_SYSTEM: &str = "discord";
 /// The collector's schema part (register in `crates/bdc/src/schema.rs`).
 pub static SCHEMA: SchemaPart = SchemaPart {
     name: "discord",
-    migrations: &[MigrationFile {
-        version: 1,
-        description: "discord guilds, channels, users, messages, imported export files",
-        sqlite: include_str!("../migrations/sqlite_0001.sql"),
-        postgres: include_str!("../migrations/postgres_0001.sql"),
-    }],
+    migrations: &[
+        MigrationFile {
+            version: 1,
+            description: "discord guilds, channels, users, messages, imported export files",
+            sqlite: include_str!("../migrations/sqlite_0001.sql"),
+            postgres: include_str!("../migrations/postgres_0001.sql"),
+        },
+        MigrationFile {
+            version: 2,
+            description: "discord message change feed and reply indexes",
+            sqlite: include_str!("../migrations/sqlite_0002.sql"),
+            postgres: include_str!("../migrations/postgres_0002.sql"),
+        },
+    ],
 };
 
 /// Rows per multi-row statement (20 binds per message row).
@@ -362,6 +370,54 @@ pub struct MessageText {
     pub created_at: DateTime<Utc>,
     pub content: String,
     pub deleted: bool,
+    /// The message this one replies to.
+    pub reply_to_id: Option<String>,
+}
+
+const TEXT_SELECT: &str = "SELECT m.id, m.guild_id, m.channel_id, c.name, m.author_id, u.name,
+        m.created_at, m.content, m.deleted, m.reply_to_id
+     FROM dc_messages m
+     LEFT JOIN dc_channels c ON c.id = m.channel_id
+     LEFT JOIN dc_users u ON u.id = m.author_id";
+
+type TextRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    String,
+    bool,
+    Option<String>,
+);
+
+fn text_of(r: TextRow) -> MessageText {
+    let (
+        id,
+        guild_id,
+        channel_id,
+        channel_name,
+        author_id,
+        author_name,
+        created_at,
+        content,
+        deleted,
+        reply_to_id,
+    ) = r;
+    MessageText {
+        id,
+        guild_id,
+        channel_id,
+        channel_name,
+        author_id,
+        author_name,
+        created_at,
+        content,
+        deleted,
+        reply_to_id,
+    }
 }
 
 /// Stored message texts in id (snowflake, i.e. time) order after
@@ -373,60 +429,112 @@ pub async fn message_texts(
     after_id: Option<&str>,
     limit: u32,
 ) -> Result<Vec<MessageText>, StorageError> {
-    type Row = (
-        String,
-        String,
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-        DateTime<Utc>,
-        String,
-        bool,
-    );
     let after = after_id.unwrap_or("");
-    let rows: Vec<Row> = on_pool!(storage, p => sqlx::query_as(
-        "SELECT m.id, m.guild_id, m.channel_id, c.name, m.author_id, u.name, m.created_at, m.content, m.deleted
-         FROM dc_messages m
-         LEFT JOIN dc_channels c ON c.id = m.channel_id
-         LEFT JOIN dc_users u ON u.id = m.author_id
+    let sql = format!(
+        "{TEXT_SELECT}
          WHERE LENGTH(m.id) > LENGTH($1) OR (LENGTH(m.id) = LENGTH($1) AND m.id > $1)
          ORDER BY LENGTH(m.id), m.id
-         LIMIT $2",
-    )
+         LIMIT $2"
+    );
+    let rows: Vec<TextRow> = on_pool!(storage, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
     .bind(after)
     .bind(i64::from(limit))
     .fetch_all(p)
     .await
     .ctx("reading discord message texts"))?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                id,
-                guild_id,
-                channel_id,
-                channel_name,
-                author_id,
-                author_name,
-                created_at,
-                content,
-                deleted,
-            )| {
-                MessageText {
-                    id,
-                    guild_id,
-                    channel_id,
-                    channel_name,
-                    author_id,
-                    author_name,
-                    created_at,
-                    content,
-                    deleted,
-                }
-            },
+    Ok(rows.into_iter().map(text_of).collect())
+}
+
+/// Messages changed (written, edited, deleted) after `after`
+/// (`(updated_at, id)`, exclusive), oldest change first, at most `limit`:
+/// `(updated_at, id)`. The search index's change feed.
+pub async fn changed_messages(
+    storage: &Storage,
+    after: Option<(DateTime<Utc>, &str)>,
+    limit: u32,
+) -> Result<Vec<(DateTime<Utc>, String)>, StorageError> {
+    let (at, id) = after.unwrap_or((DateTime::<Utc>::UNIX_EPOCH, ""));
+    on_pool!(storage, p => sqlx::query_as(
+        "SELECT updated_at, id FROM dc_messages
+         WHERE NOT $1 OR updated_at > $2 OR (updated_at = $2 AND id > $3)
+         ORDER BY updated_at, id LIMIT $4",
+    )
+    .bind(after.is_some())
+    .bind(bdc_storage::normalize_time(at))
+    .bind(id)
+    .bind(i64::from(limit))
+    .fetch_all(p)
+    .await
+    .ctx("reading changed discord messages"))
+}
+
+/// Longest reply chain followed (a guard against cycles in bad data).
+const MAX_CHAIN: usize = 256;
+
+/// The first message of the reply chain `id` belongs to: follow
+/// `reply_to_id` up while the parent is stored (a reply to a message that
+/// was never collected starts its own chain).
+pub async fn chain_root(storage: &Storage, id: &str) -> Result<String, StorageError> {
+    let mut cur = id.to_owned();
+    for _ in 0..MAX_CHAIN {
+        let parent: Option<(Option<String>,)> = on_pool!(storage, p => sqlx::query_as(
+            "SELECT m.reply_to_id FROM dc_messages m
+             WHERE m.id = $1 AND EXISTS (SELECT 1 FROM dc_messages r WHERE r.id = m.reply_to_id)",
         )
-        .collect())
+        .bind(&cur)
+        .fetch_optional(p)
+        .await
+        .ctx("following a discord reply chain"))?;
+        match parent.and_then(|(r,)| r) {
+            Some(r) if r != cur && r != id => cur = r,
+            _ => break,
+        }
+    }
+    Ok(cur)
+}
+
+/// A reply chain: the root message and every stored reply to it, directly
+/// or through other replies (deleted ones included, flagged), in time
+/// order. At most [`MAX_CHAIN`] rounds of replies are followed.
+pub async fn reply_chain(storage: &Storage, root: &str) -> Result<Vec<MessageText>, StorageError> {
+    let by_id = format!("{TEXT_SELECT} WHERE m.id = $1");
+    let replies = format!("{TEXT_SELECT} WHERE m.reply_to_id = $1 ORDER BY m.created_at, m.id");
+    let mut out: Vec<MessageText> = Vec::new();
+    let first: Option<TextRow> = on_pool!(storage, p => sqlx::query_as(sqlx::AssertSqlSafe(by_id.clone()))
+    .bind(root)
+    .fetch_optional(p)
+    .await
+    .ctx("reading a discord message"))?;
+    let Some(first) = first else {
+        return Ok(out);
+    };
+    out.push(text_of(first));
+    let mut seen: std::collections::HashSet<String> =
+        std::collections::HashSet::from([root.to_owned()]);
+    let mut frontier = vec![root.to_owned()];
+    for _ in 0..MAX_CHAIN {
+        let mut next = Vec::new();
+        for parent in &frontier {
+            let rows: Vec<TextRow> = on_pool!(storage, p => sqlx::query_as(sqlx::AssertSqlSafe(replies.clone()))
+            .bind(parent)
+            .fetch_all(p)
+            .await
+            .ctx("reading discord replies"))?;
+            for r in rows {
+                let m = text_of(r);
+                if seen.insert(m.id.clone()) {
+                    next.push(m.id.clone());
+                    out.push(m);
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    out.sort_by(|a, b| (a.created_at, a.id.len(), &a.id).cmp(&(b.created_at, b.id.len(), &b.id)));
+    Ok(out)
 }
 
 /// A Discord actor profile (for the identity hub).

@@ -384,6 +384,9 @@ enum PageSource {
 enum Fetch {
     Body(Vec<u8>),
     NotFound,
+    /// A replay whose archive lacks the page: says nothing about the
+    /// live docs, so the walk cannot tell that a page vanished.
+    NotArchived,
 }
 
 impl PageSource {
@@ -391,7 +394,7 @@ impl PageSource {
         match self {
             PageSource::Web(client) => match client.get(url.as_str()).await {
                 Ok(r) => Ok(Fetch::Body(r.body)),
-                Err(HttpError::NotArchived { .. }) => Ok(Fetch::NotFound),
+                Err(HttpError::NotArchived { .. }) => Ok(Fetch::NotArchived),
                 Err(e) if matches!(e.status(), Some(404 | 410)) => Ok(Fetch::NotFound),
                 Err(source) => Err(LibraryDocsError::Http {
                     url: url.to_string(),
@@ -719,6 +722,12 @@ async fn walk_library(
                 tracing::debug!(url = %url, "page not found");
                 continue;
             }
+            Fetch::NotArchived => {
+                counts.add("not_found", 1);
+                tracing::debug!(url = %url, "page not in the archive");
+                complete = false;
+                continue;
+            }
         };
         let page = match html::convert(&conv, &body) {
             Ok(p) => p,
@@ -766,7 +775,9 @@ async fn walk_library(
         store_page(ctx, &stored, &row, &page.markdown, counts).await?;
     }
     // A dry run reads no stored state (`stored` is empty): nothing to mark.
-    if complete && !args.dry_run {
+    // A walk that converted nothing (the start page missing, the site
+    // down behind a 404 page) proves nothing either: it keeps every page.
+    if complete && converted > 0 && !args.dry_run {
         let reached: HashSet<&str> = walked.iter().map(|(u, _)| u.as_str()).collect();
         let gone: Vec<String> = stored
             .iter()

@@ -29,12 +29,20 @@ pub const SOURCE_SYSTEM: &str = "mailing-list";
 /// The collector's schema part (register in `crates/bdc/src/schema.rs`).
 pub static SCHEMA: SchemaPart = SchemaPart {
     name: "mailing_list",
-    migrations: &[MigrationFile {
-        version: 1,
-        description: "mailing-list lists, messages, thread links",
-        sqlite: include_str!("../migrations/sqlite_0001.sql"),
-        postgres: include_str!("../migrations/postgres_0001.sql"),
-    }],
+    migrations: &[
+        MigrationFile {
+            version: 1,
+            description: "mailing-list lists, messages, thread links",
+            sqlite: include_str!("../migrations/sqlite_0001.sql"),
+            postgres: include_str!("../migrations/postgres_0001.sql"),
+        },
+        MigrationFile {
+            version: 2,
+            description: "mailing-list message change feed index",
+            sqlite: include_str!("../migrations/sqlite_0002.sql"),
+            postgres: include_str!("../migrations/postgres_0002.sql"),
+        },
+    ],
 };
 
 /// Rows per multi-row statement (17 binds per message row).
@@ -389,4 +397,95 @@ pub async fn get_message(
             }
         },
     ))
+}
+
+/// A stored message with its body and its thread's subject: the search
+/// index's read (never `ml_messages` directly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageText {
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub list: String,
+    pub message_id: String,
+    pub subject: Option<String>,
+    pub from_name: Option<String>,
+    pub from_email: Option<String>,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub thread_root: String,
+    /// The subject of the thread's first message (when stored).
+    pub thread_subject: Option<String>,
+    pub body_text: String,
+    /// The list's archive (`ml_lists.archive_url`).
+    pub archive_url: Option<String>,
+}
+
+/// Messages changed (written or rewritten) after `after`
+/// (`(updated_at, list, message_id)`, exclusive), oldest change first, at
+/// most `limit`.
+pub async fn changed_messages(
+    storage: &Storage,
+    after: Option<(chrono::DateTime<chrono::Utc>, &str, &str)>,
+    limit: u32,
+) -> Result<Vec<MessageText>, StorageError> {
+    type Row = (
+        chrono::DateTime<chrono::Utc>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<chrono::DateTime<chrono::Utc>>,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+    );
+    let (at, list, id) = after.unwrap_or((chrono::DateTime::<chrono::Utc>::UNIX_EPOCH, "", ""));
+    let rows: Vec<Row> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT m.updated_at, m.list, m.message_id, m.subject, m.from_name, m.from_email,
+                m.sent_at, m.thread_root, r.subject, m.body_text, l.archive_url
+         FROM ml_messages m
+         LEFT JOIN ml_messages r ON r.list = m.list AND r.message_id = m.thread_root
+         LEFT JOIN ml_lists l ON l.name = m.list
+         WHERE NOT $1 OR m.updated_at > $2
+            OR (m.updated_at = $2 AND (m.list > $3 OR (m.list = $3 AND m.message_id > $4)))
+         ORDER BY m.updated_at, m.list, m.message_id LIMIT $5",
+    )
+    .bind(after.is_some())
+    .bind(bdc_storage::normalize_time(at))
+    .bind(list)
+    .bind(id)
+    .bind(i64::from(limit))
+    .fetch_all(p)
+    .await
+    .ctx("reading changed mailing-list messages"))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                updated_at,
+                list,
+                message_id,
+                subject,
+                from_name,
+                from_email,
+                sent_at,
+                thread_root,
+                thread_subject,
+                body_text,
+                archive_url,
+            )| MessageText {
+                updated_at,
+                list,
+                message_id,
+                subject,
+                from_name,
+                from_email,
+                sent_at,
+                thread_root,
+                thread_subject,
+                body_text,
+                archive_url,
+            },
+        )
+        .collect())
 }

@@ -37,12 +37,20 @@ pub const SOURCE_SYSTEM: &str = "slack";
 /// The collector's schema part (registered in `crates/bdc/src/schema.rs`).
 pub static SCHEMA: SchemaPart = SchemaPart {
     name: "slack",
-    migrations: &[MigrationFile {
-        version: 1,
-        description: "slack team, users, channels, memberships, messages, reactions, files",
-        sqlite: include_str!("../migrations/sqlite_0001.sql"),
-        postgres: include_str!("../migrations/postgres_0001.sql"),
-    }],
+    migrations: &[
+        MigrationFile {
+            version: 1,
+            description: "slack team, users, channels, memberships, messages, reactions, files",
+            sqlite: include_str!("../migrations/sqlite_0001.sql"),
+            postgres: include_str!("../migrations/postgres_0001.sql"),
+        },
+        MigrationFile {
+            version: 2,
+            description: "slack message change feed index",
+            sqlite: include_str!("../migrations/sqlite_0002.sql"),
+            postgres: include_str!("../migrations/postgres_0002.sql"),
+        },
+    ],
 };
 
 /// Rows per multi-row statement (at most 18 binds a row).
@@ -674,4 +682,109 @@ pub async fn write_messages(
     }
     tx.commit().await?;
     Ok(counts)
+}
+
+/// A message row that changed (written, edited or deleted) at
+/// `updated_at`: the change feed of the search index, read through this
+/// crate (never `sl_messages` directly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedMessage {
+    pub updated_at: DateTime<Utc>,
+    pub channel_id: String,
+    pub ts: String,
+    pub user_id: Option<String>,
+    pub posted_at: DateTime<Utc>,
+}
+
+/// Messages changed after `after` (`(updated_at, channel_id, ts)`,
+/// exclusive), oldest change first, at most `limit`.
+pub async fn changed_messages(
+    storage: &Storage,
+    after: Option<(DateTime<Utc>, &str, &str)>,
+    limit: u32,
+) -> Result<Vec<ChangedMessage>, StorageError> {
+    let (at, channel, ts) = after.unwrap_or((DateTime::<Utc>::UNIX_EPOCH, "", ""));
+    type Row = (DateTime<Utc>, String, String, Option<String>, DateTime<Utc>);
+    let rows: Vec<Row> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT updated_at, channel_id, ts, user_id, posted_at FROM sl_messages
+         WHERE NOT $1 OR updated_at > $2
+            OR (updated_at = $2 AND (channel_id > $3 OR (channel_id = $3 AND ts > $4)))
+         ORDER BY updated_at, channel_id, ts LIMIT $5",
+    )
+    .bind(after.is_some())
+    .bind(bdc_storage::normalize_time(at))
+    .bind(channel)
+    .bind(ts)
+    .bind(i64::from(limit))
+    .fetch_all(p)
+    .await
+    .ctx("reading changed slack messages"))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(updated_at, channel_id, ts, user_id, posted_at)| ChangedMessage {
+                updated_at,
+                channel_id,
+                ts,
+                user_id,
+                posted_at,
+            },
+        )
+        .collect())
+}
+
+/// One message of a [`conversation`] (not deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationMessage {
+    pub ts: String,
+    pub thread_ts: Option<String>,
+    pub text: String,
+    pub posted_at: DateTime<Utc>,
+}
+
+/// The live (not deleted) messages of one user (`None`: messages without
+/// a user, such as bot posts) in one channel with `from <= ts < to`
+/// (Slack `ts` strings, `SECONDS.MICROS`), in time order: the search
+/// index's per-user, per-channel, per-hour documents.
+pub async fn conversation(
+    storage: &Storage,
+    channel_id: &str,
+    user_id: Option<&str>,
+    from_ts: &str,
+    to_ts: &str,
+) -> Result<Vec<ConversationMessage>, StorageError> {
+    type Row = (String, Option<String>, String, DateTime<Utc>);
+    let rows: Vec<Row> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT ts, thread_ts, text, posted_at FROM sl_messages
+         WHERE channel_id = $1 AND ts >= $2 AND ts < $3 AND NOT deleted
+           AND COALESCE(user_id, '') = $4
+         ORDER BY ts",
+    )
+    .bind(channel_id)
+    .bind(from_ts)
+    .bind(to_ts)
+    .bind(user_id.unwrap_or(""))
+    .fetch_all(p)
+    .await
+    .ctx("reading a slack conversation"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(ts, thread_ts, text, posted_at)| ConversationMessage {
+            ts,
+            thread_ts,
+            text,
+            posted_at,
+        })
+        .collect())
+}
+
+/// The workspace's domain (`<domain>.slack.com`), for links back.
+pub async fn team_domain(storage: &Storage) -> Result<Option<String>, StorageError> {
+    let row: Option<(Option<String>,)> = on_pool!(storage, p => sqlx::query_as(
+        "SELECT domain FROM sl_team WHERE domain IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .fetch_optional(p)
+    .await
+    .ctx("reading the slack team domain"))?;
+    Ok(row.and_then(|(d,)| d).filter(|d| !d.is_empty()))
 }

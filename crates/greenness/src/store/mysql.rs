@@ -63,8 +63,9 @@ impl MySqlStore {
 
     /// Apply the pending MySQL migrations (DDL is not transactional in
     /// MySQL: every statement is `IF NOT EXISTS`, so a half-applied
-    /// migration is simply re-run).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    /// migration is simply re-run). Returns the versions applied now.
+    pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        let mut applied = Vec::new();
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS greenness_schema_migrations (version BIGINT NOT NULL PRIMARY KEY, \
              description VARCHAR(255) NOT NULL, applied_at DATETIME(6) NOT NULL)",
@@ -108,8 +109,34 @@ impl MySqlStore {
             .execute(&self.pool)
             .await
             .ctx("recording a greenness MySQL migration")?;
+            applied.push(*version);
         }
-        Ok(())
+        Ok(applied)
+    }
+
+    /// The highest applied migration version (0: none).
+    pub async fn version(&self) -> Result<i64, StoreError> {
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = 'greenness_schema_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ctx("reading greenness_schema_migrations")?;
+        if exists == 0 {
+            return Ok(0);
+        }
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM greenness_schema_migrations")
+                .fetch_one(&self.pool)
+                .await
+                .ctx("reading greenness_schema_migrations")?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// The newest version this binary knows.
+    pub fn latest() -> i64 {
+        MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0)
     }
 
     async fn begin(&self) -> Result<Tx, StoreError> {
