@@ -309,6 +309,7 @@ fn summary(counts: &std::collections::BTreeMap<String, u64>) -> String {
         "malformed",
         "documents",
         "chunks",
+        "index_documents",
     ];
     let shown: Vec<String> = KEYS
         .iter()

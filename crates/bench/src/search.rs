@@ -188,6 +188,7 @@ pub async fn run(kind: Kind, quick: bool) -> Result<Vec<Row>> {
             &bdc_collector_discord::SCHEMA,
             &bdc_collector_slack::SCHEMA,
             &bdc_collector_mailing_list::SCHEMA,
+            &bdc_identity::SCHEMA,
         ])
         .await?;
     let all: Vec<usize> = (0..n).collect();

@@ -97,17 +97,26 @@ pub fn from_talk(
     v: &bdc_collector_youtube_transcripts::store::StoredVideo,
     transcript: &str,
 ) -> SearchDoc {
+    let text = format!("{}\n\n{transcript}", v.title);
     SearchDoc {
         doc_id: format!("youtube:{}", v.video_id),
         source: "youtube".into(),
         kind: "talk".into(),
         title: v.title.clone(),
-        text: format!("{}\n\n{transcript}", v.title),
         url: Some(format!("https://www.youtube.com/watch?v={}", v.video_id)),
         actor: Some(v.channel_id.clone()),
         library: None,
         at: v.published_at,
-        version: 0,
+        // Talks have no change time: the version is a hash of what is
+        // indexed, so an unchanged talk is not sent again. (std's hasher
+        // may change between Rust releases: that costs one re-send.)
+        version: {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            (&v.title, &text, &v.channel_id, v.published_at).hash(&mut h);
+            h.finish()
+        },
+        text,
     }
 }
 

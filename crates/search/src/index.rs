@@ -34,6 +34,8 @@ struct Fields {
     at: Field,
     start: Field,
     version: Field,
+    /// 1 on the first chunk of each document (counts documents).
+    first: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -51,6 +53,7 @@ fn schema() -> (Schema, Fields) {
         at: b.add_date_field("at", INDEXED | STORED | FAST),
         start: b.add_u64_field("start", STORED),
         version: b.add_u64_field("version", STORED),
+        first: b.add_u64_field("first", INDEXED),
     };
     (b.build(), f)
 }
@@ -220,6 +223,20 @@ impl SearchIndex {
         Ok(Some(d))
     }
 
+    /// Number of documents in the committed index.
+    pub fn documents(&self) -> Result<u64, SearchError> {
+        let q = TermQuery::new(
+            Term::from_field_u64(self.fields.first, 1),
+            IndexRecordOption::Basic,
+        );
+        let n = self
+            .reader
+            .searcher()
+            .search(&q, &tantivy::collector::Count)
+            .map_err(|e| tv(e, &self.dir, "counting documents"))?;
+        Ok(n as u64)
+    }
+
     /// Whether the committed index holds document `doc_id`.
     pub fn contains(&self, doc_id: &str) -> Result<bool, SearchError> {
         let searcher = self.reader.searcher();
@@ -362,21 +379,20 @@ impl SearchIndex {
         let top = searcher
             .search(&query, &TopDocs::with_limit(limit * 4).order_by_score())
             .map_err(|e| tv(e, &self.dir, "searching"))?;
-        let mut snippets = SnippetGenerator::create(&searcher, &query, f.body)
-            .map_err(|e| tv(e, &self.dir, "preparing snippets"))?;
-        snippets.set_max_num_chars(200);
-        let mut out: Vec<Hit> = Vec::new();
+        // Best chunk per document, then the order and the cut; snippets
+        // only for what is returned.
+        let mut best: Vec<(f32, DateTime<Utc>, String, TantivyDocument)> = Vec::new();
         for (score, addr) in top {
             let d: TantivyDocument = searcher
                 .doc(addr)
                 .map_err(|e| tv(e, &self.dir, "reading a result"))?;
-            let text = |field: Field| {
-                d.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
-            let doc_id = text(f.doc_id).unwrap_or_default();
-            if out.iter().any(|h| h.doc_id == doc_id) {
+            let doc_id = d
+                .get_first(f.doc_id)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            // Chunks come best first: a later chunk of a document is worse.
+            if best.iter().any(|(_, _, id, _)| *id == doc_id) {
                 continue;
             }
             let at = d
@@ -384,6 +400,26 @@ impl SearchIndex {
                 .and_then(|v| v.as_datetime())
                 .and_then(|t| DateTime::from_timestamp_micros(t.into_timestamp_micros()))
                 .unwrap_or_default();
+            best.push((score, at, doc_id, d));
+        }
+        // Equal scores: newer first, then by id (stable across segment
+        // layouts, so a rebuilt index ranks the same).
+        best.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| b.1.cmp(&a.1))
+                .then_with(|| a.2.cmp(&b.2))
+        });
+        best.truncate(limit);
+        let mut snippets = SnippetGenerator::create(&searcher, &query, f.body)
+            .map_err(|e| tv(e, &self.dir, "preparing snippets"))?;
+        snippets.set_max_num_chars(200);
+        let mut out: Vec<Hit> = Vec::with_capacity(best.len());
+        for (score, at, doc_id, d) in best {
+            let text = |field: Field| {
+                d.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
             let snippet = snippets.snippet_from_doc(&d);
             let mut snippet_html = snippet.to_html();
             let mut plain = snippet.fragment().to_owned();
@@ -406,15 +442,6 @@ impl SearchIndex {
                 snippet: plain,
             });
         }
-        // Equal scores: newer first, then by id (stable across segment
-        // layouts, so a rebuilt index ranks the same).
-        out.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| b.at.cmp(&a.at))
-                .then_with(|| a.doc_id.cmp(&b.doc_id))
-        });
-        out.truncate(limit);
         Ok(out)
     }
 }
@@ -472,6 +499,9 @@ impl Writer<'_> {
             d.add_date(f.at, at);
             d.add_u64(f.start, c.start as u64);
             d.add_u64(f.version, doc.version);
+            if written.is_empty() {
+                d.add_u64(f.first, 1);
+            }
             self.writer
                 .add_document(d)
                 .map_err(|e| tv(e, &self.index.dir, "adding a document"))?;
@@ -498,5 +528,14 @@ impl Writer<'_> {
             .commit()
             .map_err(|e| tv(e, &self.index.dir, "committing"))?;
         Ok(())
+    }
+
+    /// Close the writer once its background merges are done (what is
+    /// committed stays; merged segments replace the small ones).
+    pub fn wait_merges(self) -> Result<(), SearchError> {
+        let dir = self.index.dir.clone();
+        self.writer
+            .wait_merging_threads()
+            .map_err(|e| tv(e, &dir, "merging segments"))
     }
 }

@@ -312,6 +312,7 @@ impl Collector for SearchIndexSyncCollector {
             ("pinecone_deleted", c.pinecone_deleted),
             ("pinecone_failed", c.pinecone_failed),
             ("pinecone_retried", c.pinecone_retried),
+            ("index_documents", c.index_documents),
         ] {
             r.add(k, v).map_err(|e| {
                 SearchError::Args {

@@ -85,13 +85,44 @@ pub struct SyncCounts {
     pub pinecone_retried: u64,
     /// Per app type: documents written or deleted.
     pub per_app_type: BTreeMap<String, u64>,
+    /// Documents in the index after the sync (all app types).
+    pub index_documents: u64,
 }
 
-struct Batch<'a> {
-    writer: Writer<'a>,
+struct Batch<'b, 'a> {
+    writer: &'b mut Writer<'a>,
     /// (namespace-independent) chunk records to send, and chunk ids to delete.
     records: Vec<Record>,
     deletes: Vec<String>,
+}
+
+/// The index writer of one sync: opened on first use (a sync with nothing
+/// to do never takes the writer lock), kept across batches (one commit
+/// each) so tantivy's background merges keep the segment count low, and
+/// waited for at the end (merges finished, segments merged).
+struct LazyWriter<'a> {
+    index: &'a SearchIndex,
+    writer: Option<Writer<'a>>,
+}
+
+impl<'a> LazyWriter<'a> {
+    fn get(&mut self) -> Result<&mut Writer<'a>, SearchError> {
+        if self.writer.is_none() {
+            self.writer = Some(self.index.writer()?);
+        }
+        self.writer.as_mut().ok_or_else(|| SearchError::Index {
+            dir: self.index.dir().to_path_buf(),
+            what: "opening the writer",
+            detail: "no writer".into(),
+        })
+    }
+
+    fn finish(self) -> Result<(), SearchError> {
+        match self.writer {
+            Some(w) => w.wait_merges(),
+            None => Ok(()),
+        }
+    }
 }
 
 fn metadata(d: &SearchDoc) -> Map<String, Value> {
@@ -113,13 +144,13 @@ fn metadata(d: &SearchDoc) -> Map<String, Value> {
     m
 }
 
-impl<'a> Batch<'a> {
-    fn new(index: &'a SearchIndex) -> Result<Self, SearchError> {
-        Ok(Batch {
-            writer: index.writer()?,
+impl<'b, 'a> Batch<'b, 'a> {
+    fn new(writer: &'b mut Writer<'a>) -> Self {
+        Batch {
+            writer,
             records: Vec::new(),
             deletes: Vec::new(),
-        })
+        }
     }
 
     fn upsert(
@@ -178,7 +209,7 @@ impl<'a> Batch<'a> {
 async fn finish(
     storage: &Storage,
     index: &SearchIndex,
-    batch: &mut Batch<'_>,
+    batch: &mut Batch<'_, '_>,
     (app_type, position, docs): (&str, &str, u64),
     opts: &SyncOptions,
     counts: &mut SyncCounts,
@@ -340,15 +371,22 @@ pub async fn sync(
         r => r?,
     };
     let mut counts = SyncCounts::default();
+    let mut w = LazyWriter {
+        index: &index,
+        writer: None,
+    };
     for &app in APP_TYPES {
         if !opts.app_types.is_empty() && !opts.app_types.iter().any(|a| a == app) {
             continue;
         }
         let span = tracing::info_span!("search_sync", app_type = app);
-        sync_app(storage, workspace, &index, opts, app, &mut counts)
+        sync_app(storage, workspace, &index, &mut w, opts, app, &mut counts)
             .instrument(span)
             .await?;
     }
+    w.finish()?;
+    index.reload()?;
+    counts.index_documents = index.documents()?;
     Ok(counts)
 }
 
@@ -357,6 +395,7 @@ async fn sync_app(
     storage: &Storage,
     workspace: &Path,
     index: &SearchIndex,
+    w: &mut LazyWriter<'_>,
     opts: &SyncOptions,
     app: &str,
     counts: &mut SyncCounts,
@@ -366,12 +405,12 @@ async fn sync_app(
     }
     let before = counts.documents + counts.deleted;
     match app {
-        "activity" => sync_activity(storage, index, opts, counts).await?,
-        "library-docs" => sync_docs(storage, workspace, index, opts, counts).await?,
-        "youtube" => sync_youtube(storage, index, opts, counts).await?,
-        "discord" => sync_discord(storage, index, opts, counts).await?,
-        "slack" => sync_slack(storage, index, opts, counts).await?,
-        "mailing-list" => sync_mail(storage, index, opts, counts).await?,
+        "activity" => sync_activity(storage, index, w, opts, counts).await?,
+        "library-docs" => sync_docs(storage, workspace, index, w, opts, counts).await?,
+        "youtube" => sync_youtube(storage, index, w, opts, counts).await?,
+        "discord" => sync_discord(storage, index, w, opts, counts).await?,
+        "slack" => sync_slack(storage, index, w, opts, counts).await?,
+        "mailing-list" => sync_mail(storage, index, w, opts, counts).await?,
         _ => {}
     }
     let n = counts.documents + counts.deleted - before;
@@ -387,6 +426,7 @@ async fn sync_app(
 async fn sync_activity(
     storage: &Storage,
     index: &SearchIndex,
+    w: &mut LazyWriter<'_>,
     opts: &SyncOptions,
     counts: &mut SyncCounts,
 ) -> Result<(), SearchError> {
@@ -414,7 +454,7 @@ async fn sync_activity(
             return Ok(());
         };
         let next = (*t, *id);
-        let mut batch = Batch::new(index)?;
+        let mut batch = Batch::new(w.get()?);
         for (t, id, a) in &rows {
             // Indexed by their own app type (an index of the earlier
             // layout, which had them alone, is rebuilt whole).
@@ -464,18 +504,22 @@ async fn sync_docs(
     storage: &Storage,
     workspace: &Path,
     index: &SearchIndex,
+    w: &mut LazyWriter<'_>,
     opts: &SyncOptions,
     counts: &mut SyncCounts,
 ) -> Result<(), SearchError> {
     use bdc_collector_library_docs::store::{PageQuery, doc_pages};
-    let since = store::cursor(storage, "library-docs")
-        .await?
-        .and_then(|p| DateTime::parse_from_rfc3339(&p).ok())
+    let stored = store::cursor(storage, "library-docs").await?;
+    let since = stored
+        .as_deref()
+        .and_then(|p| DateTime::parse_from_rfc3339(p).ok())
         .map(|t| t.with_timezone(&Utc));
     let mut after = None;
     let mut newest = since;
-    let mut batch = Batch::new(index)?;
     let mut n = 0u64;
+    // Pages come in key order, not time order: each batch is committed to
+    // the index (replacing by id is idempotent) but the cursor moves only
+    // after the last one.
     loop {
         let pages = doc_pages(
             storage,
@@ -484,6 +528,7 @@ async fn sync_docs(
                 after: after.clone(),
                 limit: u64::from(BATCH),
                 include_vanished: true,
+                updated_after: since,
                 ..Default::default()
             },
         )
@@ -496,10 +541,8 @@ async fn sync_docs(
             break;
         };
         after = Some((last.version.clone(), last.library.clone(), last.url.clone()));
+        let mut batch = Batch::new(w.get()?);
         for p in &pages {
-            if since.is_some_and(|s| p.updated_at <= s) {
-                continue;
-            }
             newest = newest.max(Some(p.updated_at));
             n += 1;
             if p.vanished_at.is_some() {
@@ -508,39 +551,46 @@ async fn sync_docs(
                 batch.upsert(index, &doc::from_doc_page(p), opts, counts)?;
             }
         }
+        let unchanged = stored.clone().unwrap_or_default();
+        finish(
+            storage,
+            index,
+            &mut batch,
+            ("library-docs", &unchanged, n),
+            opts,
+            counts,
+        )
+        .await?;
+    }
+    if n == 0 {
+        return Ok(());
     }
     let position = newest.map(|t| t.to_rfc3339()).unwrap_or_default();
-    finish(
-        storage,
-        index,
-        &mut batch,
-        ("library-docs", &position, n),
-        opts,
-        counts,
-    )
-    .await
+    store::set_cursor(storage, "library-docs", &position, n).await?;
+    Ok(())
 }
 
 async fn sync_youtube(
     storage: &Storage,
     index: &SearchIndex,
+    w: &mut LazyWriter<'_>,
     opts: &SyncOptions,
     counts: &mut SyncCounts,
 ) -> Result<(), SearchError> {
     use bdc_collector_youtube_transcripts::store::{segments, videos};
-    // Talks are few (hundreds) and carry no change time: rebuilt whole,
-    // each replacing its earlier version by id.
+    // Talks are few (hundreds) and carry no change time: read whole; a
+    // talk indexed at the same version (a hash of its text) is skipped,
+    // so Pinecone is not sent it again.
     let vids = videos(storage).await?;
-    let mut batch = Batch::new(index)?;
+    let mut batch = Batch::new(w.get()?);
     for v in &vids {
         let segs = segments(storage, &v.video_id).await?;
         let transcript: Vec<&str> = segs.iter().map(|s| s.text.as_str()).collect();
-        batch.upsert(
-            index,
-            &doc::from_talk(v, &transcript.join(" ")),
-            opts,
-            counts,
-        )?;
+        let d = doc::from_talk(v, &transcript.join(" "));
+        if index.version_of(&d.doc_id)? == Some(d.version) {
+            continue;
+        }
+        batch.upsert(index, &d, opts, counts)?;
     }
     let position = vids.len().to_string();
     finish(
@@ -561,6 +611,7 @@ async fn sync_youtube(
 async fn sync_discord(
     storage: &Storage,
     index: &SearchIndex,
+    w: &mut LazyWriter<'_>,
     opts: &SyncOptions,
     counts: &mut SyncCounts,
 ) -> Result<(), SearchError> {
@@ -585,7 +636,7 @@ async fn sync_discord(
             return Ok(());
         };
         let next = (*t, id.clone());
-        let mut batch = Batch::new(index)?;
+        let mut batch = Batch::new(w.get()?);
         let mut roots = BTreeSet::new();
         for (_, id) in &changed {
             let root = chain_root(storage, id).await?;
@@ -625,6 +676,7 @@ async fn sync_discord(
 async fn sync_slack(
     storage: &Storage,
     index: &SearchIndex,
+    w: &mut LazyWriter<'_>,
     opts: &SyncOptions,
     counts: &mut SyncCounts,
 ) -> Result<(), SearchError> {
@@ -662,7 +714,7 @@ async fn sync_slack(
                 )
             })
             .collect();
-        let mut batch = Batch::new(index)?;
+        let mut batch = Batch::new(w.get()?);
         for (channel, user, hour) in &groups {
             let msgs = conversation(
                 storage,
@@ -712,6 +764,7 @@ async fn sync_slack(
 async fn sync_mail(
     storage: &Storage,
     index: &SearchIndex,
+    w: &mut LazyWriter<'_>,
     opts: &SyncOptions,
     counts: &mut SyncCounts,
 ) -> Result<(), SearchError> {
@@ -731,7 +784,7 @@ async fn sync_mail(
             return Ok(());
         };
         let next = (last.updated_at, last.list.clone(), last.message_id.clone());
-        let mut batch = Batch::new(index)?;
+        let mut batch = Batch::new(w.get()?);
         for m in &msgs {
             batch.upsert(index, &doc::from_mail(m), opts, counts)?;
         }

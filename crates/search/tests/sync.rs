@@ -545,6 +545,7 @@ async fn grouped_documents(kind: Kind) {
     let c = sync::sync(&s, ws.path(), &opts()).await.unwrap();
     assert_eq!(c.per_app_type.get("slack"), Some(&3), "{c:?}");
     assert_eq!(c.per_app_type.get("discord"), Some(&2), "{c:?}");
+    assert_eq!(c.index_documents, 5, "{c:?}");
     assert_eq!(
         ids_of(ws.path(), "slack"),
         [
@@ -611,6 +612,7 @@ async fn grouped_documents(kind: Kind) {
     .await;
     let c = sync::sync(&s, ws.path(), &opts()).await.unwrap();
     assert_eq!((c.documents, c.deleted), (2, 2), "{c:?}");
+    assert_eq!(c.index_documents, 3, "{c:?}");
     assert_eq!(
         find(ws.path(), "cobalt edited")[0].doc_id,
         "slack:C1:U1:1735725600"

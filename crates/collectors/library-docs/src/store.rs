@@ -168,6 +168,9 @@ pub struct PageQuery {
     /// [`DocPage::vanished_at`] set): an index sync uses them to drop the
     /// page. Off: only live pages.
     pub include_vanished: bool,
+    /// Only pages written (or marked vanished) after this time: an index
+    /// sync reads what changed, not every page file.
+    pub updated_after: Option<DateTime<Utc>>,
 }
 
 /// One stored documentation page with its Markdown text.
@@ -232,6 +235,7 @@ pub async fn doc_pages(
          FROM ld_pages
          WHERE ($1 IS NULL OR version = $1) AND ($2 IS NULL OR library = $2)
            AND ($8 OR vanished_at IS NULL)
+           AND (NOT $9 OR updated_at > $10)
            AND (NOT $3 OR version > $4 OR (version = $4 AND library > $5)
                 OR (version = $4 AND library = $5 AND url > $6))
          ORDER BY version, library, url LIMIT $7",
@@ -244,6 +248,8 @@ pub async fn doc_pages(
     .bind(au.as_str())
     .bind(limit)
     .bind(query.include_vanished)
+    .bind(query.updated_after.is_some())
+    .bind(query.updated_after.map(bdc_storage::normalize_time).unwrap_or(DateTime::<Utc>::UNIX_EPOCH))
     .fetch_all(p)
     .await
     .ctx("listing documentation pages"))?;
