@@ -77,6 +77,10 @@ pub struct Issue {
     pub number: i64,
     pub title: String,
     pub state: String,
+    /// The description (Markdown); kept in the activity record's payload
+    /// so the search index finds it.
+    #[serde(default)]
+    pub body: Option<String>,
     #[serde(default, deserialize_with = "lenient_user")]
     pub user: Option<User>,
     #[serde(default)]

@@ -44,6 +44,7 @@ pub fn issue(repo: &str, i: &Issue) -> Result<ActivityRecord, ProtocolError> {
         "updated_at": i.updated_at,
         "closed_at": i.closed_at,
         "merged_at": i.pull_request.as_ref().and_then(|p| p.merged_at),
+        "body": i.body,
     }))
 }
 
@@ -71,6 +72,7 @@ pub fn comment(repo: &str, kind: &str, c: &Comment) -> Result<ActivityRecord, Pr
         "number": number,
         "updated_at": c.updated_at,
         "path": c.path,
+        "body": c.body,
     }))
 }
 
@@ -88,7 +90,7 @@ pub fn review(
             format!("Review of {repo}#{number}: {}", r.state.to_lowercase()),
         );
     let rec = url(actor(rec, r.user.as_ref())?, r.html_url.as_deref())?;
-    rec.with_payload(json!({"repo": repo, "number": number, "state": r.state}))
+    rec.with_payload(json!({"repo": repo, "number": number, "state": r.state, "body": r.body}))
         .map(Some)
 }
 
@@ -142,4 +144,23 @@ pub fn release(repo: &str, r: &Release) -> Result<Option<ActivityRecord>, Protoc
         "prerelease": r.prerelease,
     }))
     .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue, comment and review texts travel in the payload (the search
+    /// index reads them there).
+    #[test]
+    fn bodies_are_kept_in_the_payload() {
+        let i: Issue =
+            serde_json::from_str(include_str!("../tests/fixtures/issue.json")).expect("fixture");
+        let r = issue("boostorg/json", &i).expect("record");
+        assert_eq!(r.payload()["body"], "Steps to reproduce ...");
+        let c: Comment = serde_json::from_str(include_str!("../tests/fixtures/issue_comment.json"))
+            .expect("fixture");
+        let r = comment("boostorg/json", "issue", &c).expect("record");
+        assert_eq!(r.payload()["body"], "Confirmed.");
+    }
 }
