@@ -332,6 +332,23 @@ async fn retry_failures(
     Ok(())
 }
 
+/// Before a change-feed read: rows stamped after this time may still be
+/// committed by a transaction open now (PostgreSQL; see
+/// [`Storage::oldest_open_transaction`]).
+async fn horizon(storage: &Storage) -> Result<Option<DateTime<Utc>>, SearchError> {
+    Ok(storage
+        .oldest_open_transaction()
+        .await?
+        .map(|t| t - HORIZON_MARGIN))
+}
+
+/// Where a feed cursor must stay after a read up to `read_at`: at the
+/// horizon when the read went past it (what lies after is read again;
+/// rebuilding a document is idempotent), else None (the read position).
+fn held(read_at: DateTime<Utc>, horizon: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    horizon.filter(|h| read_at >= *h)
+}
+
 /// A `T|A|B` cursor (B, the last field, may hold `|`).
 fn parse_triple(p: &str) -> Option<(DateTime<Utc>, String, String)> {
     let mut it = p.splitn(3, '|');
@@ -445,10 +462,7 @@ async fn sync_activity(
     loop {
         // Before the read: a transaction open now may commit rows stamped
         // before what this read returns.
-        let horizon = storage
-            .oldest_open_transaction()
-            .await?
-            .map(|t| t - HORIZON_MARGIN);
+        let horizon = horizon(storage).await?;
         let rows = storage.activity().changed_after(pos, BATCH).await?;
         let Some((t, id, _)) = rows.last() else {
             return Ok(());
@@ -626,6 +640,7 @@ async fn sync_discord(
         ))
     });
     loop {
+        let horizon = horizon(storage).await?;
         let changed = changed_messages(
             storage,
             pos.as_ref().map(|(t, id)| (*t, id.as_str())),
@@ -655,7 +670,10 @@ async fn sync_discord(
                 None => batch.delete(index, &format!("discord:{root}"), opts, counts)?,
             }
         }
-        let position = format!("{}|{}", next.0.to_rfc3339(), next.1);
+        let position = match held(next.0, horizon) {
+            Some(h) => format!("{}|", h.to_rfc3339()),
+            None => format!("{}|{}", next.0.to_rfc3339(), next.1),
+        };
         finish(
             storage,
             index,
@@ -687,6 +705,7 @@ async fn sync_slack(
         .and_then(parse_triple);
     let mut lookups = None;
     loop {
+        let horizon = horizon(storage).await?;
         let changed = changed_messages(
             storage,
             pos.as_ref().map(|(t, c, ts)| (*t, c.as_str(), ts.as_str())),
@@ -745,7 +764,10 @@ async fn sync_slack(
                 }
             }
         }
-        let position = format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2);
+        let position = match held(next.0, horizon) {
+            Some(h) => format!("{}||", h.to_rfc3339()),
+            None => format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2),
+        };
         finish(
             storage,
             index,
@@ -774,6 +796,7 @@ async fn sync_mail(
         .as_deref()
         .and_then(parse_triple);
     loop {
+        let horizon = horizon(storage).await?;
         let msgs = changed_messages(
             storage,
             pos.as_ref().map(|(t, l, id)| (*t, l.as_str(), id.as_str())),
@@ -789,7 +812,10 @@ async fn sync_mail(
             batch.upsert(index, &doc::from_mail(m), opts, counts)?;
         }
         // The message id is the last field: a `|` in it is kept.
-        let position = format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2);
+        let position = match held(next.0, horizon) {
+            Some(h) => format!("{}||", h.to_rfc3339()),
+            None => format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2),
+        };
         finish(
             storage,
             index,

@@ -374,7 +374,7 @@ impl Storage {
             Pool::Postgres(p) => sqlx::query_scalar(
                 "SELECT min(xact_start) FROM pg_stat_activity
                  WHERE datname = current_database() AND pid <> pg_backend_pid()
-                   AND xact_start IS NOT NULL",
+                   AND backend_type = 'client backend' AND xact_start IS NOT NULL",
             )
             .fetch_one(p)
             .await
