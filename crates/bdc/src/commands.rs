@@ -145,6 +145,7 @@ async fn migrate(config: &Config, args: MigrateArgs) -> Result<ExitCode> {
             );
         }
     }
+    crate::cmd_audit::after_migrate(&storage).await?;
     // BDC_GREENNESS_DATABASE_URL=mysql://…: the greenness tables live there.
     if let Some(my) = crate::cmd_greenness::mysql_store().await? {
         let applied = my
@@ -160,7 +161,6 @@ async fn migrate(config: &Config, args: MigrateArgs) -> Result<ExitCode> {
             );
         }
     }
-    crate::cmd_audit::after_migrate(&storage).await?;
     storage.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -248,6 +248,10 @@ pub async fn sync_after_run(ctx: &CollectContext, collector: &str) -> Result<u64
     args.app_type = app_types_of(collector);
     let opts = with_pinecone(ctx, &args)?;
     match sync::sync(&ctx.storage, &ctx.config.workspace_dir, &opts).await {
+        Ok(sync::SyncCounts {
+            pinecone_error: Some(e),
+            ..
+        }) => Err(SearchError::Pinecone(e)),
         Ok(c) => Ok(c.documents + c.deleted),
         Err(SearchError::Busy { dir }) => {
             tracing::info!(dir = %dir.display(), "search index busy (another sync running); left to the next sync");
@@ -299,9 +303,14 @@ impl Collector for SearchIndexSyncCollector {
     async fn collect(&self, ctx: &CollectContext) -> Result<TrackerResult, BoxError> {
         let args = SyncArgs::parse_args(&ctx.args).map_err(SearchError::into_box)?;
         let opts = with_pinecone(ctx, &args).map_err(SearchError::into_box)?;
-        let c = sync::sync(&ctx.storage, &ctx.config.workspace_dir, &opts)
+        let mut c = sync::sync(&ctx.storage, &ctx.config.workspace_dir, &opts)
             .await
             .map_err(SearchError::into_box)?;
+        // Everything else is committed and the failed ids are kept: the
+        // run still fails, so a Pinecone outage or a bad key is seen.
+        if let Some(e) = c.pinecone_error.take() {
+            return Err(SearchError::Pinecone(e).into_box());
+        }
         let mut r = TrackerResult::ok();
         for (k, v) in [
             ("documents", c.documents),

@@ -73,7 +73,7 @@ pub struct SyncOptions {
 }
 
 /// Counts of one sync.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct SyncCounts {
     pub documents: u64,
     pub deleted: u64,
@@ -87,6 +87,9 @@ pub struct SyncCounts {
     pub per_app_type: BTreeMap<String, u64>,
     /// Documents in the index after the sync (all app types).
     pub index_documents: u64,
+    /// A Pinecone call that failed as a whole (its ids were kept): the run
+    /// reports it as failed.
+    pub pinecone_error: Option<bdc_pinecone::PineconeError>,
 }
 
 struct Batch<'b, 'a> {
@@ -226,7 +229,7 @@ async fn finish(
                 // A whole-call failure (the index cannot be described, say):
                 // keep every id so nothing computed here is lost when the
                 // cursor moves.
-                Err(e) => failed_all(records.iter().map(|r| r.id.clone()), &e),
+                Err(e) => failed_all(records.iter().map(|r| r.id.clone()), e, counts),
             };
             counts.pinecone_upserted += r.done.len() as u64;
             counts.pinecone_failed += r.failed.len() as u64;
@@ -240,7 +243,7 @@ async fn finish(
         if !deletes.is_empty() {
             let r = match sink.client.delete(&ns, &deletes).await {
                 Ok(r) => r,
-                Err(e) => failed_all(deletes.iter().cloned(), &e),
+                Err(e) => failed_all(deletes.iter().cloned(), e, counts),
             };
             counts.pinecone_deleted += r.done.len() as u64;
             counts.pinecone_failed += r.failed.len() as u64;
@@ -255,9 +258,18 @@ async fn finish(
 }
 
 /// Every id of a call that failed as a whole, as failures to keep.
-fn failed_all(ids: impl Iterator<Item = String>, e: &bdc_pinecone::PineconeError) -> SyncReport {
+/// The first such failure is kept in `counts.pinecone_error`: the run
+/// fails once the index and the cursors are safe.
+fn failed_all(
+    ids: impl Iterator<Item = String>,
+    e: bdc_pinecone::PineconeError,
+    counts: &mut SyncCounts,
+) -> SyncReport {
     tracing::warn!(error = %e, "Pinecone call failed; its ids are kept for the next run");
     let error = e.to_string();
+    if counts.pinecone_error.is_none() {
+        counts.pinecone_error = Some(e);
+    }
     SyncReport {
         done: Vec::new(),
         failed: ids
@@ -310,7 +322,7 @@ async fn retry_failures(
             .client
             .upsert(&ns, &records)
             .await
-            .unwrap_or_else(|e| failed_all(records.iter().map(|r| r.id.clone()), &e));
+            .unwrap_or_else(|e| failed_all(records.iter().map(|r| r.id.clone()), e, counts));
         counts.pinecone_retried += r.done.len() as u64;
         sink.failures.clear(&ns, &r.done).await?;
         sink.failures
@@ -322,7 +334,7 @@ async fn retry_failures(
             .client
             .delete(&ns, &deletes)
             .await
-            .unwrap_or_else(|e| failed_all(deletes.iter().cloned(), &e));
+            .unwrap_or_else(|e| failed_all(deletes.iter().cloned(), e, counts));
         counts.pinecone_retried += r.done.len() as u64;
         sink.failures.clear(&ns, &r.done).await?;
         sink.failures
@@ -343,10 +355,20 @@ async fn horizon(storage: &Storage) -> Result<Option<DateTime<Utc>>, SearchError
 }
 
 /// Where a feed cursor must stay after a read up to `read_at`: at the
-/// horizon when the read went past it (what lies after is read again;
-/// rebuilding a document is idempotent), else None (the read position).
-fn held(read_at: DateTime<Utc>, horizon: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    horizon.filter(|h| read_at >= *h)
+/// lowest horizon any read of this sync went past (what lies after it is
+/// read again; rebuilding a document is idempotent), else None (the read
+/// position). `floor` carries that lowest horizon across the batches of
+/// one sync: a later batch read after the open transaction committed must
+/// not move the cursor past rows that transaction wrote.
+fn held(
+    floor: &mut Option<DateTime<Utc>>,
+    read_at: DateTime<Utc>,
+    horizon: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    if let Some(h) = horizon.filter(|h| read_at >= *h) {
+        *floor = Some(floor.map_or(h, |f| f.min(h)));
+    }
+    *floor
 }
 
 /// A `T|A|B` cursor (B, the last field, may hold `|`).
@@ -459,6 +481,7 @@ async fn sync_activity(
         },
         None => (None, None),
     };
+    let mut floor = None;
     loop {
         // Before the read: a transaction open now may commit rows stamped
         // before what this read returns.
@@ -483,9 +506,8 @@ async fn sync_activity(
             batch.upsert(index, &d, opts, counts)?;
         }
         let read = format!("{}|{}", next.0.to_rfc3339(), next.1);
-        let position = match horizon {
-            Some(h) if next.0 >= h => {
-                let held = (h, i64::MIN);
+        let position = match held(&mut floor, next.0, horizon) {
+            Some(h) => {
                 // Keep the furthest point ever read, so re-reads stay cheap.
                 let up_to = match read_up_to {
                     Some(r) if r > next => r,
@@ -493,13 +515,13 @@ async fn sync_activity(
                 };
                 format!(
                     "{}|{}|{}|{}",
-                    held.0.to_rfc3339(),
-                    held.1,
+                    h.to_rfc3339(),
+                    i64::MIN,
                     up_to.0.to_rfc3339(),
                     up_to.1
                 )
             }
-            _ => read,
+            None => read,
         };
         finish(
             storage,
@@ -528,6 +550,7 @@ async fn sync_docs(
         .as_deref()
         .and_then(|p| DateTime::parse_from_rfc3339(p).ok())
         .map(|t| t.with_timezone(&Utc));
+    let horizon = horizon(storage).await?;
     let mut after = None;
     let mut newest = since;
     let mut n = 0u64;
@@ -570,7 +593,7 @@ async fn sync_docs(
             storage,
             index,
             &mut batch,
-            ("library-docs", &unchanged, n),
+            ("library-docs", &unchanged, pages.len() as u64),
             opts,
             counts,
         )
@@ -579,8 +602,15 @@ async fn sync_docs(
     if n == 0 {
         return Ok(());
     }
+    // Held behind a transaction still open (PostgreSQL): pages it writes
+    // may carry earlier stamps.
+    let newest = match (newest, horizon) {
+        (Some(t), Some(h)) if t >= h => Some(h),
+        (t, _) => t,
+    };
     let position = newest.map(|t| t.to_rfc3339()).unwrap_or_default();
-    store::set_cursor(storage, "library-docs", &position, n).await?;
+    // The documents were counted batch by batch.
+    store::set_cursor(storage, "library-docs", &position, 0).await?;
     Ok(())
 }
 
@@ -596,22 +626,29 @@ async fn sync_youtube(
     // talk indexed at the same version (a hash of its text) is skipped,
     // so Pinecone is not sent it again.
     let vids = videos(storage).await?;
-    let mut batch = Batch::new(w.get()?);
+    let mut docs = Vec::new();
     for v in &vids {
         let segs = segments(storage, &v.video_id).await?;
         let transcript: Vec<&str> = segs.iter().map(|s| s.text.as_str()).collect();
         let d = doc::from_talk(v, &transcript.join(" "));
-        if index.version_of(&d.doc_id)? == Some(d.version) {
-            continue;
+        if index.version_of(&d.doc_id)? != Some(d.version) {
+            docs.push(d);
         }
-        batch.upsert(index, &d, opts, counts)?;
     }
     let position = vids.len().to_string();
+    if docs.is_empty() {
+        // Nothing to write: no writer, no commit.
+        return Ok(());
+    }
+    let mut batch = Batch::new(w.get()?);
+    for d in &docs {
+        batch.upsert(index, d, opts, counts)?;
+    }
     finish(
         storage,
         index,
         &mut batch,
-        ("youtube", &position, vids.len() as u64),
+        ("youtube", &position, docs.len() as u64),
         opts,
         counts,
     )
@@ -620,8 +657,8 @@ async fn sync_youtube(
 
 /// Discord, one document per reply chain (`discord:<root id>`), following
 /// the messages' change feed (`updated_at`), so edits and deletions after
-/// indexing reach the index. Replies indexed alone by an earlier build are
-/// dropped when their chain is rebuilt.
+/// indexing reach the index. A message indexed as its own chain before its
+/// parent was stored is dropped when the parent's chain is rebuilt.
 async fn sync_discord(
     storage: &Storage,
     index: &SearchIndex,
@@ -639,6 +676,7 @@ async fn sync_discord(
             id.to_owned(),
         ))
     });
+    let mut floor = None;
     loop {
         let horizon = horizon(storage).await?;
         let changed = changed_messages(
@@ -654,23 +692,26 @@ async fn sync_discord(
         let mut batch = Batch::new(w.get()?);
         let mut roots = BTreeSet::new();
         for (_, id) in &changed {
-            let root = chain_root(storage, id).await?;
-            if root != *id {
-                let own = format!("discord:{id}");
+            roots.insert(chain_root(storage, id).await?);
+        }
+        for root in &roots {
+            let chain = reply_chain(storage, root).await?;
+            // A message indexed as its own chain before its parent was
+            // stored (a backfill of older history) now belongs to this one.
+            for m in chain.iter().filter(|m| m.id != *root) {
+                let own = format!("discord:{}", m.id);
                 if index.contains(&own)? {
                     batch.delete(index, &own, opts, counts)?;
                 }
             }
-            roots.insert(root);
-        }
-        for root in &roots {
-            let chain = reply_chain(storage, root).await?;
+            let id = format!("discord:{root}");
             match doc::from_discord_chain(&chain) {
                 Some(d) => batch.upsert(index, &d, opts, counts)?,
-                None => batch.delete(index, &format!("discord:{root}"), opts, counts)?,
+                None if index.contains(&id)? => batch.delete(index, &id, opts, counts)?,
+                None => {}
             }
         }
-        let position = match held(next.0, horizon) {
+        let position = match held(&mut floor, next.0, horizon) {
             Some(h) => format!("{}|", h.to_rfc3339()),
             None => format!("{}|{}", next.0.to_rfc3339(), next.1),
         };
@@ -704,6 +745,7 @@ async fn sync_slack(
         .as_deref()
         .and_then(parse_triple);
     let mut lookups = None;
+    let mut floor = None;
     loop {
         let horizon = horizon(storage).await?;
         let changed = changed_messages(
@@ -764,7 +806,7 @@ async fn sync_slack(
                 }
             }
         }
-        let position = match held(next.0, horizon) {
+        let position = match held(&mut floor, next.0, horizon) {
             Some(h) => format!("{}||", h.to_rfc3339()),
             None => format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2),
         };
@@ -795,6 +837,7 @@ async fn sync_mail(
         .await?
         .as_deref()
         .and_then(parse_triple);
+    let mut floor = None;
     loop {
         let horizon = horizon(storage).await?;
         let msgs = changed_messages(
@@ -812,7 +855,7 @@ async fn sync_mail(
             batch.upsert(index, &doc::from_mail(m), opts, counts)?;
         }
         // The message id is the last field: a `|` in it is kept.
-        let position = match held(next.0, horizon) {
+        let position = match held(&mut floor, next.0, horizon) {
             Some(h) => format!("{}||", h.to_rfc3339()),
             None => format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2),
         };

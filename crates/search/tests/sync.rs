@@ -676,3 +676,60 @@ async fn a_late_committing_transaction_is_not_skipped() {
         assert!(index.contains(&id).unwrap(), "{id}");
     }
 }
+
+/// A Pinecone call that fails as a whole (the index cannot be described):
+/// the embedded index and its cursor move on, every id is kept, and the
+/// sync reports the error; once Pinecone answers, the kept ids are sent.
+#[tokio::test]
+async fn a_whole_pinecone_failure_keeps_every_id_and_is_reported() {
+    let (_db, s) = storage(Kind::Sqlite).await;
+    let ws = tempfile::tempdir().unwrap();
+    s.activity().upsert(&corpus(10), None, None).await.unwrap();
+    let down = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("no such index"))
+        .mount(&down)
+        .await;
+    let sink = |uri: &str| PineconeSink {
+        client: bdc_pinecone::PineconeClient::new(bdc_pinecone::PineconeSettings {
+            instance: bdc_pinecone::Instance::Public,
+            api_key: Secret::new("k"),
+            index_name: "boost".into(),
+            batch_size: 96,
+            control_url: url::Url::parse(uri).unwrap(),
+            api_version: "2025-04".into(),
+        })
+        .unwrap(),
+        failures: bdc_pinecone::FailureStore::new(s.clone(), "boost"),
+        namespace: None,
+    };
+    let mut o = opts();
+    o.app_types = vec!["activity".into()];
+    o.pinecone = Some(sink(&down.uri()));
+    let c = sync::sync(&s, ws.path(), &o).await.unwrap();
+    assert_eq!(c.documents, 10, "{c:?}");
+    assert_eq!(c.pinecone_failed, 10, "{c:?}");
+    assert!(c.pinecone_error.is_some(), "{c:?}");
+    let kept = bdc_pinecone::FailureStore::new(s.clone(), "boost")
+        .pending("activity")
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 10);
+    // Pinecone is back: the kept ids go first, nothing else to index.
+    let up = pinecone_standin().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&up)
+        .await;
+    o.pinecone = Some(sink(&up.uri()));
+    let c = sync::sync(&s, ws.path(), &o).await.unwrap();
+    assert_eq!((c.documents, c.pinecone_retried), (0, 10), "{c:?}");
+    assert!(c.pinecone_error.is_none(), "{c:?}");
+    assert!(
+        bdc_pinecone::FailureStore::new(s.clone(), "boost")
+            .pending("activity")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

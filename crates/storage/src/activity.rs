@@ -388,16 +388,16 @@ impl ActivityStore<'_> {
         after: Option<(DateTime<Utc>, i64)>,
         limit: u32,
     ) -> Result<Vec<(DateTime<Utc>, i64, StoredActivity)>> {
+        // `updated_at >= $1` bounds the index range
+        // (`activity_records_updated_idx`); no cursor reads from the epoch.
         let (at, id) = after.unwrap_or((DateTime::<Utc>::UNIX_EPOCH, i64::MIN));
-        let has = after.is_some();
         on_pool!(self.storage, p => {
             let rows = sqlx::query(
                 "SELECT id, source_system, external_id, kind, occurred_at, actor, title, url, payload, \
                  revision, first_seen_at, updated_at, run_id FROM activity_records \
-                 WHERE NOT $1 OR updated_at > $2 OR (updated_at = $2 AND id > $3) \
-                 ORDER BY updated_at, id LIMIT $4",
+                 WHERE updated_at >= $1 AND (updated_at > $1 OR id > $2) \
+                 ORDER BY updated_at, id LIMIT $3",
             )
-            .bind(has)
             .bind(normalize_time(at))
             .bind(id)
             .bind(i64::from(limit))

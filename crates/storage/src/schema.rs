@@ -93,6 +93,12 @@ pub const FOUNDATION: SchemaPart = SchemaPart {
             sqlite: include_str!("../migrations/sqlite/0003_run_slot.sql"),
             postgres: include_str!("../migrations/postgres/0003_run_slot.sql"),
         },
+        MigrationFile {
+            version: 4,
+            description: "activity change feed index",
+            sqlite: include_str!("../migrations/sqlite/0004_activity_feed.sql"),
+            postgres: include_str!("../migrations/postgres/0004_activity_feed.sql"),
+        },
     ],
 };
 
@@ -230,7 +236,7 @@ mod tests {
 
     #[test]
     fn versions_and_tables() {
-        assert_eq!(FOUNDATION.latest(), 3);
+        assert_eq!(FOUNDATION.latest(), 4);
         assert_eq!(FOUNDATION.table(), "_sqlx_migrations");
         let p = SchemaPart {
             name: "audit",

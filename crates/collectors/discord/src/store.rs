@@ -456,10 +456,9 @@ pub async fn changed_messages(
     let (at, id) = after.unwrap_or((DateTime::<Utc>::UNIX_EPOCH, ""));
     on_pool!(storage, p => sqlx::query_as(
         "SELECT updated_at, id FROM dc_messages
-         WHERE NOT $1 OR updated_at > $2 OR (updated_at = $2 AND id > $3)
-         ORDER BY updated_at, id LIMIT $4",
+         WHERE updated_at >= $1 AND (updated_at > $1 OR id > $2)
+         ORDER BY updated_at, id LIMIT $3",
     )
-    .bind(after.is_some())
     .bind(bdc_storage::normalize_time(at))
     .bind(id)
     .bind(i64::from(limit))

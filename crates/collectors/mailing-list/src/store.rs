@@ -446,11 +446,10 @@ pub async fn changed_messages(
          FROM ml_messages m
          LEFT JOIN ml_messages r ON r.list = m.list AND r.message_id = m.thread_root
          LEFT JOIN ml_lists l ON l.name = m.list
-         WHERE NOT $1 OR m.updated_at > $2
-            OR (m.updated_at = $2 AND (m.list > $3 OR (m.list = $3 AND m.message_id > $4)))
-         ORDER BY m.updated_at, m.list, m.message_id LIMIT $5",
+         WHERE m.updated_at >= $1
+           AND (m.updated_at > $1 OR m.list > $2 OR (m.list = $2 AND m.message_id > $3))
+         ORDER BY m.updated_at, m.list, m.message_id LIMIT $4",
     )
-    .bind(after.is_some())
     .bind(bdc_storage::normalize_time(at))
     .bind(list)
     .bind(id)

@@ -707,11 +707,10 @@ pub async fn changed_messages(
     type Row = (DateTime<Utc>, String, String, Option<String>, DateTime<Utc>);
     let rows: Vec<Row> = on_pool!(storage, p => sqlx::query_as(
         "SELECT updated_at, channel_id, ts, user_id, posted_at FROM sl_messages
-         WHERE NOT $1 OR updated_at > $2
-            OR (updated_at = $2 AND (channel_id > $3 OR (channel_id = $3 AND ts > $4)))
-         ORDER BY updated_at, channel_id, ts LIMIT $5",
+         WHERE updated_at >= $1
+           AND (updated_at > $1 OR channel_id > $2 OR (channel_id = $2 AND ts > $3))
+         ORDER BY updated_at, channel_id, ts LIMIT $4",
     )
-    .bind(after.is_some())
     .bind(bdc_storage::normalize_time(at))
     .bind(channel)
     .bind(ts)
