@@ -112,6 +112,15 @@ async fn main() -> Result<()> {
         if wants("audit-pgbench") {
             rows.extend(audit_pgbench::run(kind, args.quick).await?);
         }
+        if wants("audit-chain") {
+            // BDC_BENCH_AUDIT_CHAIN_CHANGES overrides the size (the issue's
+            // as-of latency figure is at 10,000,000 changes).
+            let n = std::env::var("BDC_BENCH_AUDIT_CHAIN_CHANGES")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(if args.quick { 100_000 } else { 1_000_000 });
+            rows.extend(audit_chain::run(kind, n).await?);
+        }
         if wants("mbox") {
             rows.extend(collectors_mail_git::mbox(kind, args.quick).await?);
         }
