@@ -220,6 +220,10 @@ pub async fn horizon(storage: &Storage, table: &str) -> Result<Option<(String, D
     })
 }
 
+/// One row's changes are read with `ORDER BY table_name, table_pk, id`
+/// (both fixed by the WHERE, so the order is by id): the order of
+/// `audit_changes_row_idx`, so the planner walks that index whatever its
+/// statistics say.
 fn pk_cond(backend: Backend, p: &str) -> String {
     match backend {
         Backend::Postgres => format!("c.table_pk = {p}::jsonb"),
@@ -244,7 +248,7 @@ pub async fn row_as_of(
     check_not_future(at)?;
     let info = covered_table(storage, table).await?;
     let (pk_value, pk_text) = canonical_pk(&info, pk)?;
-    crate::pending::flush_best_effort(storage).await;
+    crate::pending::expand_best_effort(storage).await;
     let backend = storage.backend();
     let at_s = at.to_rfc3339_opts(SecondsFormat::Micros, true);
     let mut out = RowAsOf {
@@ -275,7 +279,7 @@ pub async fn row_as_of(
         "SELECT c.id, c.transaction_id, c.op, {after}, {occ}
            FROM audit_changes c JOIN audit_transactions t ON t.id = c.transaction_id
           WHERE c.table_name = $1 AND {pk} AND t.occurred_at <= {at}
-          ORDER BY c.id DESC LIMIT 1",
+          ORDER BY c.table_name DESC, c.table_pk DESC, c.id DESC LIMIT 1",
         after = if backend == Backend::Postgres {
             "c.data_after::text"
         } else {
@@ -321,7 +325,7 @@ pub async fn row_as_of(
         "SELECT c.op, {base}, {occ}
            FROM audit_changes c JOIN audit_transactions t ON t.id = c.transaction_id
           WHERE c.table_name = $1 AND {pk}
-          ORDER BY c.id LIMIT 1",
+          ORDER BY c.table_name, c.table_pk, c.id LIMIT 1",
         base = if backend == Backend::Postgres {
             "CASE WHEN c.is_baseline THEN 1::int8 ELSE 0::int8 END"
         } else {
@@ -399,7 +403,7 @@ pub async fn table_as_of<W: Write + Send>(
             ),
         ));
     }
-    crate::pending::flush_best_effort(storage).await;
+    crate::pending::expand_best_effort(storage).await;
     let backend = storage.backend();
     let (sql, with_filter) = match backend {
         Backend::Postgres => (
@@ -550,13 +554,13 @@ fn diff(before: Option<&Value>, after: Option<&Value>) -> Vec<FieldDiff> {
 pub async fn history(storage: &Storage, table: &str, pk: &str, limit: u64) -> Result<Vec<Version>> {
     let info = covered_table(storage, table).await?;
     let (pk_value, pk_text) = canonical_pk(&info, pk)?;
-    crate::pending::flush_best_effort(storage).await;
+    crate::pending::expand_best_effort(storage).await;
     let backend = storage.backend();
     let sql = format!(
         "SELECT c.id, c.transaction_id, {occ}, {actor}, t.action, c.op, {base}, {after}, {from}
            FROM audit_changes c JOIN audit_transactions t ON t.id = c.transaction_id
           WHERE c.table_name = $1 AND {pk}
-          ORDER BY c.id DESC LIMIT $3",
+          ORDER BY c.table_name DESC, c.table_pk DESC, c.id DESC LIMIT $3",
         occ = time_col(backend, "t.occurred_at"),
         actor = if backend == Backend::Postgres {
             "t.actor::text"
