@@ -192,6 +192,21 @@ impl<'b, 'a> Batch<'b, 'a> {
         Ok(())
     }
 
+    /// [`delete`](Self::delete) when the committed index holds `doc_id`
+    /// (a document that was never indexed is not counted as deleted).
+    fn delete_if_indexed(
+        &mut self,
+        index: &SearchIndex,
+        doc_id: &str,
+        opts: &SyncOptions,
+        counts: &mut SyncCounts,
+    ) -> Result<(), SearchError> {
+        if index.contains(doc_id)? {
+            self.delete(index, doc_id, opts, counts)?;
+        }
+        Ok(())
+    }
+
     fn delete(
         &mut self,
         index: &SearchIndex,
@@ -371,7 +386,19 @@ fn held(
     *floor
 }
 
-/// A `T|A|B` cursor (B, the last field, may hold `|`).
+/// The `T|A|B` cursor to store after a read up to `next` (see [`held`]).
+fn triple_position(
+    floor: &mut Option<DateTime<Utc>>,
+    next: &(DateTime<Utc>, String, String),
+    horizon: Option<DateTime<Utc>>,
+) -> String {
+    match held(floor, next.0, horizon) {
+        Some(h) => format!("{}||", h.to_rfc3339()),
+        None => format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2),
+    }
+}
+
+/// A `T|A|B` cursor (B, the last field, may hold `|`: a mail message id).
 fn parse_triple(p: &str) -> Option<(DateTime<Utc>, String, String)> {
     let mut it = p.splitn(3, '|');
     let t = DateTime::parse_from_rfc3339(it.next()?)
@@ -699,16 +726,11 @@ async fn sync_discord(
             // A message indexed as its own chain before its parent was
             // stored (a backfill of older history) now belongs to this one.
             for m in chain.iter().filter(|m| m.id != *root) {
-                let own = format!("discord:{}", m.id);
-                if index.contains(&own)? {
-                    batch.delete(index, &own, opts, counts)?;
-                }
+                batch.delete_if_indexed(index, &format!("discord:{}", m.id), opts, counts)?;
             }
-            let id = format!("discord:{root}");
             match doc::from_discord_chain(&chain) {
                 Some(d) => batch.upsert(index, &d, opts, counts)?,
-                None if index.contains(&id)? => batch.delete(index, &id, opts, counts)?,
-                None => {}
+                None => batch.delete_if_indexed(index, &format!("discord:{root}"), opts, counts)?,
             }
         }
         let position = match held(&mut floor, next.0, horizon) {
@@ -798,18 +820,15 @@ async fn sync_slack(
             };
             match doc::from_slack_hour(&g, &msgs) {
                 Some(d) => batch.upsert(index, &d, opts, counts)?,
-                None => {
-                    let id = doc::slack_doc_id(channel, user.as_deref(), *hour);
-                    if index.contains(&id)? {
-                        batch.delete(index, &id, opts, counts)?;
-                    }
-                }
+                None => batch.delete_if_indexed(
+                    index,
+                    &doc::slack_doc_id(channel, user.as_deref(), *hour),
+                    opts,
+                    counts,
+                )?,
             }
         }
-        let position = match held(&mut floor, next.0, horizon) {
-            Some(h) => format!("{}||", h.to_rfc3339()),
-            None => format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2),
-        };
+        let position = triple_position(&mut floor, &next, horizon);
         finish(
             storage,
             index,
@@ -854,11 +873,7 @@ async fn sync_mail(
         for m in &msgs {
             batch.upsert(index, &doc::from_mail(m), opts, counts)?;
         }
-        // The message id is the last field: a `|` in it is kept.
-        let position = match held(&mut floor, next.0, horizon) {
-            Some(h) => format!("{}||", h.to_rfc3339()),
-            None => format!("{}|{}|{}", next.0.to_rfc3339(), next.1, next.2),
-        };
+        let position = triple_position(&mut floor, &next, horizon);
         finish(
             storage,
             index,
