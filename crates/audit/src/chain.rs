@@ -408,8 +408,14 @@ impl Visitor for Extender {
     }
 }
 
+/// Unchained, complete transactions after id `$2`, in id order. One
+/// [`extend`] call walks forward from the last id of its previous batch:
+/// starting each batch from the beginning scanned every entry the partial
+/// index still holds for rows chained since the last VACUUM, once per
+/// batch. A transaction that completes behind the walk is chained by the
+/// next call.
 const UNCHAINED: &str = "SELECT t.id FROM audit_transactions t
-  WHERE t.chain_seq IS NULL
+  WHERE t.chain_seq IS NULL AND t.id > $2
     AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.transaction_id = t.id)
     AND NOT EXISTS (SELECT 1 FROM audit_pending_failed f WHERE f.transaction_id = t.id)
   ORDER BY t.id LIMIT $1";
@@ -437,6 +443,7 @@ pub async fn extend(storage: &Storage) -> Result<u64> {
         Err(e) => return Err(e).ctx("looking for unchained audit transactions"),
     }
     let mut total = 0u64;
+    let mut after = 0i64;
     loop {
         let n = match storage.pool() {
             Pool::Postgres(p) => {
@@ -449,6 +456,7 @@ pub async fn extend(storage: &Storage) -> Result<u64> {
                 .ctx("locking the audit chain head")?;
                 let ids: Vec<i64> = sqlx::query_scalar(UNCHAINED)
                     .bind(LINKS_PER_BATCH)
+                    .bind(after)
                     .fetch_all(&mut *tx)
                     .await
                     .ctx("listing unchained audit transactions")?;
@@ -485,6 +493,7 @@ pub async fn extend(storage: &Storage) -> Result<u64> {
                     .await
                     .ctx("moving the audit chain head")?;
                 tx.commit().await.ctx("committing audit chain links")?;
+                after = ids.last().copied().unwrap_or(after);
                 ids.len()
             }
             Pool::Sqlite(p) => {
@@ -498,6 +507,7 @@ pub async fn extend(storage: &Storage) -> Result<u64> {
                 .ctx("locking the audit chain head")?;
                 let ids: Vec<i64> = sqlx::query_scalar(UNCHAINED)
                     .bind(LINKS_PER_BATCH)
+                    .bind(after)
                     .fetch_all(&mut *tx)
                     .await
                     .ctx("listing unchained audit transactions")?;
@@ -527,6 +537,7 @@ pub async fn extend(storage: &Storage) -> Result<u64> {
                     .await
                     .ctx("moving the audit chain head")?;
                 tx.commit().await.ctx("committing audit chain links")?;
+                after = ids.last().copied().unwrap_or(after);
                 ids.len()
             }
         };

@@ -88,6 +88,12 @@ pub static AUDIT: SchemaPart = SchemaPart {
             sqlite: include_str!("../migrations/sqlite/0007_truncate_schema.sql"),
             postgres: include_str!("../migrations/postgres/0007_truncate_schema.sql"),
         },
+        bdc_storage::MigrationFile {
+            version: 8,
+            description: "audit transactions and UPDATE captures created at flush (PostgreSQL)",
+            sqlite: include_str!("../migrations/sqlite/0008_deferred_transactions.sql"),
+            postgres: include_str!("../migrations/postgres/0008_deferred_transactions.sql"),
+        },
     ],
 };
 

@@ -3,11 +3,19 @@
 //! * **PostgreSQL**: a bulk INSERT or DELETE on a covered table is captured
 //!   by a statement trigger as one `audit_pending` row (the statement's
 //!   redacted rows as a JSON array, with `audit_changes` ids reserved in
-//!   capture order); `bdc_audit_flush()` expands it.
+//!   capture order); an UPDATE by a row trigger as one pending row (the old
+//!   and new row, or the redacted diff when columns are excluded or
+//!   masked); `bdc_audit_flush()` expands them and computes an UPDATE's
+//!   changed fields.
 //! * **SQLite**: the generated row triggers write each change into
 //!   `audit_pending`, a table without secondary indexes; [`flush`] moves
 //!   the rows into `audit_changes` in id order (SQLite has one writer at a
 //!   time, so ids follow capture order).
+//!
+//! On both, a capture only reserves its transaction's `audit_transactions`
+//! id and records the header (actor, time) in the pending data; the flush
+//! creates the row (audit migration 8). Only semantic actions, baselines,
+//! TRUNCATE and schema changes create it at once.
 //!
 //! Both captures happen in the writing transaction. Every read of the trail
 //! in this crate calls [`flush`] first; `bdc run` flushes after its job and
@@ -20,11 +28,13 @@ use tokio::sync::watch;
 
 use crate::{Ctx, Result};
 
-/// Pending statements expanded per `bdc_audit_flush` call (one database
-/// transaction). A statement of up to 20,000 rows is one pending row
-/// (larger ones are chunked by 10,000), so a call moves at most ~1.3M
-/// changes, typically a few thousand.
-const STATEMENTS_PER_CALL: i32 = 64;
+/// Pending rows expanded per `bdc_audit_flush` call (one database
+/// transaction). Since audit migration 8 the call also stops after the
+/// row that brings it past 100,000 changes: a statement of up to 20,000
+/// rows is one pending row (larger ones are chunked by 10,000), an updated
+/// row is one pending row of one change, so a million-row UPDATE takes
+/// ~250 calls, not ~15,600 of 64.
+const ROWS_PER_CALL: i32 = 4_096;
 
 /// Rows moved per SQLite flush transaction (bounds how long the write lock
 /// is held).
@@ -121,12 +131,27 @@ async fn flush_sqlite(pool: &sqlx::SqlitePool, hwm: i64) -> Result<u64> {
         .ctx("reading pending audit captures")?;
         let Some(bound) = bound else { break };
         let mut tx = pool.begin().await.ctx("beginning an audit flush")?;
+        // The transactions first (`TX` markers, audit migration 8): dated
+        // when their first change was captured. A transaction created at
+        // once (an action, a baseline) keeps its row.
+        sqlx::query(
+            "INSERT INTO audit_transactions (id, occurred_at, actor, actor_type, actor_id)
+             SELECT transaction_id, captured_at, data_after, json_extract(data_after, '$.type'),
+                    coalesce(json_extract(data_after, '$.collector'), json_extract(data_after, '$.user'),
+                             json_extract(data_after, '$.caller'), json_extract(data_after, '$.component'))
+               FROM audit_pending WHERE id <= $1 AND op = 'TX' ORDER BY id
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(bound)
+        .execute(&mut *tx)
+        .await
+        .ctx("creating audit transactions of pending captures")?;
         let n = sqlx::query(
             "INSERT INTO audit_changes (transaction_id, table_name, table_pk, op, is_baseline,
                                         data_after, changed_fields, changed_from, captured_at)
              SELECT transaction_id, table_name, table_pk, op, is_baseline,
                     data_after, changed_fields, changed_from, captured_at
-               FROM audit_pending WHERE id <= $1 ORDER BY id",
+               FROM audit_pending WHERE id <= $1 AND op <> 'TX' ORDER BY id",
         )
         .bind(bound)
         .execute(&mut *tx)
@@ -148,7 +173,7 @@ async fn flush_postgres(pool: &sqlx::PgPool, hwm: i64) -> Result<u64> {
     let mut total: u64 = 0;
     loop {
         let res = sqlx::query_scalar::<_, i64>("SELECT bdc_audit_flush($1, $2)")
-            .bind(STATEMENTS_PER_CALL)
+            .bind(ROWS_PER_CALL)
             .bind(hwm)
             .fetch_one(pool)
             .await;

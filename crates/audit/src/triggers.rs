@@ -392,7 +392,7 @@ impl TriggerSpec {
                 ))
             ));
         }
-        out.push_str(SQLITE_OPEN_AUDIT_TX);
+        out.push_str(SQLITE_RESERVE_AUDIT_TX);
         out
     }
 
@@ -520,12 +520,39 @@ impl TriggerSpec {
     }
 }
 
-/// Open the audit transaction of the current SQLite write transaction
-/// (once): insert it with the context's actor and remember its id.
-pub(crate) const SQLITE_OPEN_AUDIT_TX: &str = "  INSERT INTO audit_transactions (actor, actor_type, actor_id)\n    \
-     SELECT actor, json_extract(actor, '$.type'), coalesce(json_extract(actor, '$.collector'), json_extract(actor, '$.user'), json_extract(actor, '$.caller'), json_extract(actor, '$.component'))\n    \
+// The text of SQLITE_RESERVE_AUDIT_TX: a macro, not a const, so
+// SQLITE_OPEN_AUDIT_TX can extend it with concat!.
+macro_rules! sqlite_reserve_audit_tx {
+    () => {
+        "  UPDATE sqlite_sequence SET seq = seq + 1\n    \
+     WHERE name = 'audit_transactions' AND (SELECT audit_tx FROM bdc_tx_context WHERE id = 1) IS NULL;\n  \
+     INSERT INTO audit_pending (transaction_id, table_name, table_pk, op, data_after)\n    \
+     SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), '', '', 'TX', actor\n    \
      FROM bdc_tx_context WHERE id = 1 AND audit_tx IS NULL;\n  \
-     UPDATE bdc_tx_context SET audit_tx = (SELECT max(id) FROM audit_transactions) WHERE id = 1 AND audit_tx IS NULL;\n";
+     UPDATE bdc_tx_context SET audit_tx = (SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions')\n    \
+     WHERE id = 1 AND audit_tx IS NULL;\n"
+    };
+}
+/// Reserve the audit transaction of the current SQLite write transaction
+/// (once, at its first capture): take the next id of `audit_transactions`
+/// from its AUTOINCREMENT counter (so an insert elsewhere never takes it),
+/// write a `TX` marker row into `audit_pending` holding the actor (the
+/// flush creates the transaction from it) and remember the id. Later rows
+/// of the transaction find `audit_tx` set and skip all three. Creating the
+/// transaction row here instead (as until audit migration 8) wrote its
+/// five index entries inside every writing transaction.
+pub(crate) const SQLITE_RESERVE_AUDIT_TX: &str = sqlite_reserve_audit_tx!();
+
+/// Open the audit transaction of the current SQLite write transaction and
+/// create its row now (semantic actions and baselines link to it): reserve
+/// it as a capture would, then insert it (once).
+pub(crate) const SQLITE_OPEN_AUDIT_TX: &str = concat!(
+    sqlite_reserve_audit_tx!(),
+    "  INSERT INTO audit_transactions (id, actor, actor_type, actor_id)\n    \
+     SELECT audit_tx, actor, json_extract(actor, '$.type'), coalesce(json_extract(actor, '$.collector'), json_extract(actor, '$.user'), json_extract(actor, '$.caller'), json_extract(actor, '$.component'))\n    \
+     FROM bdc_tx_context WHERE id = 1\n    \
+     ON CONFLICT (id) DO NOTHING;\n"
+);
 
 /// The outcome of covering one table.
 #[derive(Debug, Clone, PartialEq, Eq)]

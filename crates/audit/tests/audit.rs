@@ -480,6 +480,9 @@ async fn purge_respects_the_cutoff_exactly(kind: Kind) {
     )
     .await;
     write(&a, &["INSERT INTO keep_longer (id, name) VALUES (1, 'n')"]).await;
+    // The flush creates the captured transactions (not chained here: the
+    // test dates them by hand below).
+    bdc_audit::pending::expand_best_effort(&s).await;
     let now = Utc.with_ymd_and_hms(2026, 1, 11, 0, 0, 0).unwrap();
     // keep_days 10 -> cutoff 2026-01-01T00:00:00Z.
     let times = [
@@ -1348,8 +1351,8 @@ async fn triggers_from_before_statement_capture_are_stale_and_regenerated() {
 async fn pending_captures_keep_order_and_flush_exactly_once() {
     let (_db, s) = open(Kind::Postgres).await;
     let job = covered_items(&s).await;
-    // INSERT (pending), UPDATE (row trigger, direct), INSERT, DELETE
-    // (pending) in one transaction.
+    // INSERT (statement), UPDATE (row trigger), INSERT, DELETE
+    // (statement) in one transaction: four pending rows.
     write(
         &job,
         &[
@@ -1365,8 +1368,12 @@ async fn pending_captures_keep_order_and_flush_exactly_once() {
     exec(&mut tx, "INSERT INTO items VALUES (9, 'never')").await;
     tx.rollback().await.unwrap();
     let pending = |sql: &'static str| scalar_now(&s, sql);
-    assert_eq!(pending("SELECT COUNT(*) FROM audit_pending").await, 3);
-    assert_eq!(pending("SELECT COUNT(*) FROM audit_changes").await, 1);
+    assert_eq!(pending("SELECT COUNT(*) FROM audit_pending").await, 4);
+    assert_eq!(pending("SELECT COUNT(*) FROM audit_changes").await, 0);
+    assert_eq!(
+        pending("SELECT COUNT(*) FROM audit_transactions WHERE actor_type = 'job'").await,
+        0
+    );
     // The timeline flushes first; changes come in capture order.
     let rows = all(&s, "items").await;
     let seen: Vec<(String, i64)> = rows
@@ -1515,9 +1522,19 @@ async fn flush_moves_pending_rows_in_capture_order(kind: Kind) {
     let before = on_pool!(s, p => sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM audit_changes").fetch_one(p).await)
     .unwrap();
-    assert_eq!(before, if kind == Kind::Sqlite { 0 } else { 5 });
+    // Every capture waits in audit_pending (UPDATEs too, since audit
+    // migration 8), and so do the transactions.
+    assert_eq!(before, 0);
+    let txs = on_pool!(s, p => sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_transactions WHERE actor_type = 'job'").fetch_one(p).await)
+    .unwrap();
+    assert_eq!(txs, 0);
     let moved = bdc_audit::flush(&s).await.unwrap();
-    assert_eq!(moved, if kind == Kind::Sqlite { 10 } else { 5 });
+    assert_eq!(moved, 10);
+    let txs = on_pool!(s, p => sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_transactions WHERE actor_type = 'job' AND actor_id = 'test'").fetch_one(p).await)
+    .unwrap();
+    assert_eq!(txs, 5);
     assert_eq!(bdc_audit::flush(&s).await.unwrap(), 0);
     let rows = all(&s, "logs").await;
     let seen: Vec<String> = rows
@@ -1750,4 +1767,146 @@ async fn read_only_reader_reads_while_captures_are_pending() {
     assert_eq!(seen.len(), 1, "only the expanded change");
     ro.close().await;
     assert_eq!(all(&s, "items").await.len(), 2);
+}
+
+// Audit migration 8: a capture only reserves its transaction's id; the
+// flush creates the row with the capture's actor and time. A transaction
+// created at once in between (an action) gets a later id, never a
+// reserved one.
+both!(captured_transactions_are_created_by_the_flush);
+async fn captured_transactions_are_created_by_the_flush(kind: Kind) {
+    let (_db, s) = open(kind).await;
+    let job = covered_items(&s).await;
+    write(&job, &["INSERT INTO items (id, name) VALUES (1, 'a')"]).await;
+    write(&job, &["UPDATE items SET name = 'b' WHERE id = 1"]).await;
+    let jobs = "SELECT COUNT(*) FROM audit_transactions WHERE actor_type = 'job'";
+    assert_eq!(scalar_now(&s, jobs).await, 0);
+    // An action alone creates its transaction at once.
+    let mut tx = s.begin().await.unwrap();
+    record_action(&mut tx, "test.note", Some(&Actor::system("t")), "ok", None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    write(&job, &["DELETE FROM items WHERE id = 1"]).await;
+    assert_eq!(scalar_now(&s, jobs).await, 0);
+    bdc_audit::flush(&s).await.unwrap();
+    let rows = all(&s, "items").await;
+    let ops: Vec<&str> = rows.iter().map(|r| r.op.as_str()).collect();
+    assert_eq!(ops, ["INSERT", "UPDATE", "DELETE"]);
+    let action_tx = scalar_now(
+        &s,
+        "SELECT id FROM audit_transactions WHERE action = 'test.note'",
+    )
+    .await;
+    // Three captured transactions, ids in first-write order around the
+    // action's.
+    assert!(rows[0].transaction_id < rows[1].transaction_id);
+    assert!(rows[1].transaction_id < action_tx);
+    assert!(action_tx < rows[2].transaction_id);
+    assert_eq!(scalar_now(&s, jobs).await, 3);
+    let with_actor = "SELECT COUNT(*) FROM audit_transactions \
+         WHERE actor_type = 'job' AND actor_id = 'test' AND occurred_at IS NOT NULL";
+    assert_eq!(scalar_now(&s, with_actor).await, 3);
+    let report = bdc_audit::chain::verify(&s, &bdc_audit::chain::VerifyFrom::default())
+        .await
+        .unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.changes, 3);
+    // Nothing is left pending, markers included.
+    assert_eq!(
+        scalar_now(&s, "SELECT COUNT(*) FROM audit_pending").await,
+        0
+    );
+}
+
+/// PostgreSQL: an UPDATE whose row changed only in its binary form (a
+/// numeric's scale) changes no audited value: the flush drops it and
+/// creates no transaction for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn update_without_a_value_change_records_nothing() {
+    let (_db, s) = open(Kind::Postgres).await;
+    s.execute_raw("CREATE TABLE prices (id BIGINT PRIMARY KEY, amount NUMERIC)".into())
+        .await
+        .unwrap();
+    triggers::cover_tables(&s, &no_platform(), &["prices".into()], false)
+        .await
+        .unwrap();
+    let job = s.with_actor(&Actor::job("test", "run-1"));
+    write(&job, &["INSERT INTO prices VALUES (1, 1.0)"]).await;
+    write(&job, &["UPDATE prices SET amount = 1.00 WHERE id = 1"]).await;
+    write(&job, &["UPDATE prices SET amount = amount WHERE id = 1"]).await;
+    assert_eq!(
+        scalar_now(&s, "SELECT COUNT(*) FROM audit_pending").await,
+        2,
+        "the identical UPDATE is skipped in the trigger"
+    );
+    let rows = all(&s, "prices").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].op, "INSERT");
+    assert_eq!(
+        scalar_now(
+            &s,
+            "SELECT COUNT(*) FROM audit_transactions WHERE actor_type = 'job'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar_now(&s, "SELECT COUNT(*) FROM audit_pending").await,
+        0
+    );
+}
+
+/// PostgreSQL: a flush call stops after ~100,000 changes however many
+/// pending rows that is (a bulk UPDATE is one pending row per row), and
+/// the calls together expand every change exactly once, in capture order.
+#[tokio::test(flavor = "multi_thread")]
+async fn large_flushes_are_cut_by_changes() {
+    let (_db, s) = open(Kind::Postgres).await;
+    let job = covered_items(&s).await;
+    write(
+        &job,
+        &["INSERT INTO items SELECT g, 'a' || g FROM generate_series(1, 120000) g"],
+    )
+    .await;
+    write(
+        &job,
+        &["UPDATE items SET name = 'b' || id WHERE id <= 5000"],
+    )
+    .await;
+    assert_eq!(
+        scalar_now(&s, "SELECT count(*) FROM audit_pending").await,
+        12 + 5000
+    );
+    let first = scalar_now(&s, "SELECT bdc_audit_flush(4096, 9223372036854775807)").await;
+    assert_eq!(first, 100_000, "the first call stops at the cap");
+    assert_eq!(bdc_audit::flush(&s).await.unwrap(), 25_000);
+    assert_eq!(
+        scalar_now(
+            &s,
+            "SELECT count(*) FROM audit_changes WHERE table_name = 'items'"
+        )
+        .await,
+        125_000
+    );
+    assert_eq!(
+        scalar_now(
+            &s,
+            "SELECT count(DISTINCT transaction_id) FROM audit_changes WHERE table_name = 'items'"
+        )
+        .await,
+        2
+    );
+    // The UPDATEs come after the INSERTs, each with its changed column.
+    assert_eq!(
+        scalar_now(
+            &s,
+            "SELECT count(*) FROM audit_changes u JOIN audit_changes i
+                ON i.table_name = 'items' AND i.op = 'INSERT' AND i.table_pk = u.table_pk
+             WHERE u.table_name = 'items' AND u.op = 'UPDATE' AND u.id > i.id
+               AND u.changed_fields = '[\"name\"]'::jsonb"
+        )
+        .await,
+        5000
+    );
 }

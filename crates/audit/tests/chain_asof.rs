@@ -201,6 +201,8 @@ async fn as_of_one_row_and_whole_table(kind: Kind) {
 /// Move the transactions with these ids to a time (before anything is
 /// chained: tests only).
 async fn set_time(s: &Storage, ids: &str, t: &str) {
+    // Captured transactions exist once expanded (audit migration 8).
+    bdc_audit::pending::expand_best_effort(s).await;
     let sql = match s.backend() {
         bdc_storage::Backend::Sqlite => {
             format!("UPDATE audit_transactions SET occurred_at = '{t}' WHERE id IN ({ids})")
