@@ -312,8 +312,12 @@ async fn compact(storage: &Storage, table: &str, cutoff: DateTime<Utc>) -> Resul
                      WHERE s.op <> 'DELETE' AND s.occ < $2::timestamptz)",
         ),
         Backend::Sqlite => (
-            "INSERT INTO audit_transactions (occurred_at, actor, actor_type, actor_id, action)
-             VALUES ($1, $2, 'system', 'retention', 'retention.compact') RETURNING id",
+            // The id from the counter captures reserve from (audit
+            // migration 8), bumped just below: an AUTOINCREMENT id could
+            // be one a capture reserved and a flush has not used yet.
+            "INSERT INTO audit_transactions (id, occurred_at, actor, actor_type, actor_id, action)
+             SELECT audit_next, $1, $2, 'system', 'retention', 'retention.compact'
+               FROM bdc_tx_context WHERE id = 1 RETURNING id",
             "UPDATE audit_changes SET transaction_id = $3, is_baseline = 1, op = 'INSERT',
                     changed_fields = NULL, changed_from = NULL
               WHERE id IN (SELECT s.mid FROM (
@@ -324,6 +328,16 @@ async fn compact(storage: &Storage, table: &str, cutoff: DateTime<Utc>) -> Resul
                      WHERE s.op <> 'DELETE' AND s.occ < $2)",
         ),
     };
+    if matches!(backend, Backend::Sqlite) {
+        on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE bdc_tx_context SET audit_next = max(audit_next,
+                    coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), 0)) + 1
+              WHERE id = 1")
+            .execute(&mut **t)
+            .await
+            .map(|_| ()))
+        .ctx("reserving a compaction transaction")?;
+    }
     let atx: i64 = on_tx!(&mut tx, t => sqlx::query_scalar::<_, i64>(open)
         .bind(&cut)
         .bind(&actor)

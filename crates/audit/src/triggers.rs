@@ -524,23 +524,29 @@ impl TriggerSpec {
 // SQLITE_OPEN_AUDIT_TX can extend it with concat!.
 macro_rules! sqlite_reserve_audit_tx {
     () => {
-        "  UPDATE sqlite_sequence SET seq = seq + 1\n    \
-     WHERE name = 'audit_transactions' AND (SELECT audit_tx FROM bdc_tx_context WHERE id = 1) IS NULL;\n  \
-     INSERT INTO audit_pending (transaction_id, table_name, table_pk, op, data_after)\n    \
-     SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), '', '', 'TX', actor\n    \
+        "  INSERT INTO audit_pending (transaction_id, table_name, table_pk, op, data_after)\n    \
+     SELECT max(audit_next, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), 0)) + 1,\n    \
+            '', '', 'TX', actor\n    \
      FROM bdc_tx_context WHERE id = 1 AND audit_tx IS NULL;\n  \
-     UPDATE bdc_tx_context SET audit_tx = (SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions')\n    \
+     UPDATE bdc_tx_context\n    \
+     SET audit_tx = max(audit_next, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), 0)) + 1,\n    \
+         audit_next = max(audit_next, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), 0)) + 1\n    \
      WHERE id = 1 AND audit_tx IS NULL;\n"
     };
 }
 /// Reserve the audit transaction of the current SQLite write transaction
-/// (once, at its first capture): take the next id of `audit_transactions`
-/// from its AUTOINCREMENT counter (so an insert elsewhere never takes it),
-/// write a `TX` marker row into `audit_pending` holding the actor (the
-/// flush creates the transaction from it) and remember the id. Later rows
-/// of the transaction find `audit_tx` set and skip all three. Creating the
-/// transaction row here instead (as until audit migration 8) wrote its
-/// five index entries inside every writing transaction.
+/// (once, at its first capture): take the next id from the counter
+/// `bdc_tx_context.audit_next` (the row every write transaction already
+/// writes, so the reservation dirties no other page; never below the
+/// `audit_transactions` AUTOINCREMENT counter, so ids inserted before are
+/// never reused), write a `TX` marker row into `audit_pending` holding the
+/// actor (the flush creates the transaction from it) and remember the id.
+/// Later rows of the transaction find `audit_tx` set and skip both. Every
+/// other creator of `audit_transactions` rows on SQLite takes its id from
+/// the same counter (actions and baselines through
+/// [`SQLITE_OPEN_AUDIT_TX`], retention compaction). Creating the row here
+/// instead (until audit migration 8) wrote its five index entries inside
+/// every writing transaction.
 pub(crate) const SQLITE_RESERVE_AUDIT_TX: &str = sqlite_reserve_audit_tx!();
 
 /// Open the audit transaction of the current SQLite write transaction and

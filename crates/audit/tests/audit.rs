@@ -1910,3 +1910,45 @@ async fn large_flushes_are_cut_by_changes() {
         5000
     );
 }
+
+/// SQLite: the id counter captures reserve from never goes below ids
+/// inserted by other means (an AUTOINCREMENT insert, a retention
+/// compaction), so a flushed capture never merges into another
+/// transaction.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_reserved_ids_never_reuse_existing_ones() {
+    let (_db, s) = open(Kind::Sqlite).await;
+    let job = covered_items(&s).await;
+    // Rows inserted behind the counter's back (AUTOINCREMENT).
+    s.execute_raw(
+        "INSERT INTO audit_transactions (actor, actor_type, action) VALUES (NULL, 'system', 'outside.a');
+         INSERT INTO audit_transactions (actor, actor_type, action) VALUES (NULL, 'system', 'outside.b');"
+            .into(),
+    )
+    .await
+    .unwrap();
+    let outside = scalar_now(&s, "SELECT max(id) FROM audit_transactions").await;
+    write(&job, &["INSERT INTO items (id, name) VALUES (1, 'a')"]).await;
+    write(&job, &["UPDATE items SET name = 'b' WHERE id = 1"]).await;
+    bdc_audit::flush(&s).await.unwrap();
+    let rows = all(&s, "items").await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].transaction_id > outside, "{rows:?}");
+    assert!(rows[1].transaction_id > rows[0].transaction_id);
+    assert_eq!(
+        scalar_now(
+            &s,
+            "SELECT count(*) FROM audit_transactions WHERE actor_type = 'job' AND action IS NULL"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        scalar_now(
+            &s,
+            "SELECT count(*) FROM audit_transactions WHERE action LIKE 'outside.%'"
+        )
+        .await,
+        2
+    );
+}

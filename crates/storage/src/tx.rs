@@ -6,7 +6,9 @@
 //!   pooling mode.
 //! * SQLite: one writer at a time; the actor is written into the single row
 //!   of `bdc_tx_context` as the first statement (taking the write lock) and
-//!   cleared just before commit. A rollback undoes the write as well.
+//!   cleared just before commit. A rollback undoes the write as well. The
+//!   audit trail keeps its open transaction (`audit_tx`) and, since audit
+//!   migration 8, its id counter (`audit_next`) in the same row.
 
 use sqlx::AssertSqlSafe;
 
