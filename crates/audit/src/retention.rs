@@ -329,10 +329,11 @@ async fn compact(storage: &Storage, table: &str, cutoff: DateTime<Utc>) -> Resul
         ),
     };
     if matches!(backend, Backend::Sqlite) {
-        on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE bdc_tx_context SET audit_next = max(audit_next,
-                    coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), 0)) + 1
-              WHERE id = 1")
+        on_tx!(&mut tx, t => sqlx::query(concat!(
+            "UPDATE bdc_tx_context SET audit_next = ",
+            crate::triggers::sqlite_next_audit_id!(),
+            " WHERE id = 1"
+        ))
             .execute(&mut **t)
             .await
             .map(|_| ()))

@@ -520,18 +520,30 @@ impl TriggerSpec {
     }
 }
 
+// The next audit transaction id on SQLite (as SQL over the
+// bdc_tx_context row): the counter, never below the AUTOINCREMENT counter.
+// A macro so the statements below (and retention's) can concat! it.
+macro_rules! sqlite_next_audit_id {
+    () => {
+        "max(audit_next, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), 0)) + 1"
+    };
+}
+pub(crate) use sqlite_next_audit_id;
+
 // The text of SQLITE_RESERVE_AUDIT_TX: a macro, not a const, so
 // SQLITE_OPEN_AUDIT_TX can extend it with concat!.
 macro_rules! sqlite_reserve_audit_tx {
     () => {
-        "  INSERT INTO audit_pending (transaction_id, table_name, table_pk, op, data_after)\n    \
-     SELECT max(audit_next, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), 0)) + 1,\n    \
-            '', '', 'TX', actor\n    \
-     FROM bdc_tx_context WHERE id = 1 AND audit_tx IS NULL;\n  \
-     UPDATE bdc_tx_context\n    \
-     SET audit_tx = max(audit_next, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), 0)) + 1,\n    \
-         audit_next = max(audit_next, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_transactions'), 0)) + 1\n    \
-     WHERE id = 1 AND audit_tx IS NULL;\n"
+        concat!(
+            "  INSERT INTO audit_pending (transaction_id, table_name, table_pk, op, data_after)\n    SELECT ",
+            sqlite_next_audit_id!(),
+            ", '', '', 'TX', actor\n    FROM bdc_tx_context WHERE id = 1 AND audit_tx IS NULL;\n  \
+             UPDATE bdc_tx_context SET audit_tx = ",
+            sqlite_next_audit_id!(),
+            ", audit_next = ",
+            sqlite_next_audit_id!(),
+            "\n    WHERE id = 1 AND audit_tx IS NULL;\n"
+        )
     };
 }
 /// Reserve the audit transaction of the current SQLite write transaction
